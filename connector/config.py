@@ -364,9 +364,14 @@ class S3SourceConfig(_Model):
     file_format_descriptor: FileFormatDescriptor = Field(
         default_factory=FileFormatDescriptor, alias="FileFormatDescriptor"
     )
-    historical_data_path_list: tuple[HistoricalPath] = Field(("",), alias="HistoricalDataPathList")
+    # Exactly one item each, as the detector API requires; "" = filled at deploy time.
+    historical_data_path_list: tuple[HistoricalPath, ...] = Field(
+        ("",), min_length=1, max_length=1, alias="HistoricalDataPathList"
+    )
     role_arn: RoleArn = Field("", alias="RoleArn")
-    templated_path_list: tuple[TemplatedPath] = Field(("",), alias="TemplatedPathList")
+    templated_path_list: tuple[TemplatedPath, ...] = Field(
+        ("",), min_length=1, max_length=1, alias="TemplatedPathList"
+    )
 
 
 class MetricSource(_Model):
