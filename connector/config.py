@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictFloat,
     StrictInt,
     TypeAdapter,
     ValidationError,
@@ -43,7 +44,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from connector.errors import ParamsError
-from connector.intervals import Frequency
+from connector.intervals import HISTORICAL_LIMITS, Frequency, Interval, historical_range
 
 __all__ = [
     "DEFAULT_SECRET_NAME",
@@ -461,7 +462,7 @@ class Crawl(_Model):
 class BuiltinDetector(_Model):
     """Settings of the built-in (numpy) detector."""
 
-    sensitivity: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+    sensitivity: Annotated[StrictFloat, Field(ge=0.0, le=1.0)] = Field(
         0.5, description="0 flags only the strongest anomalies, 1 flags the most."
     )
     min_history_intervals: StrictInt | None = Field(
@@ -496,7 +497,7 @@ class Params(_Model):
     metric_source: MetricSource = Field(default_factory=MetricSource)
     s3_bucket: BucketName = ""
     alert_name: Identifier = "alerter"
-    alert_threshold: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+    alert_threshold: Annotated[StrictFloat, Field(ge=0.0, le=100.0)] = Field(
         70.0, description="Alert on anomalies whose severity (0-100) is at least this."
     )
     alert_description: Description = ""
@@ -572,6 +573,21 @@ class Params(_Model):
                         "to s3_bucket, so use the same bucket here or leave it empty",
                     )
                 )
+        limits = HISTORICAL_LIMITS[self.frequency]
+        look_back = self.crawl.historical_start
+        # 31-day months: surely too long. Shorter overruns depend on the calendar and are
+        # refused when the crawl is planned.
+        if isinstance(look_back, timedelta) and look_back > timedelta(
+            days=31 * limits.max_timeframe_months
+        ):
+            problems.append(
+                (
+                    ("crawl", "historical_start"),
+                    f"looks back {look_back.days} days, longer than the "
+                    f"{limits.max_timeframe_months} months of {self.detector_frequency} history "
+                    "the detector accepts; look back less",
+                )
+            )
         if problems:
             raise PydanticCustomError(
                 "params_conflict",
@@ -653,14 +669,17 @@ class Params(_Model):
             )
         return self.s3_bucket
 
-    def historical_start_at(self, now: datetime) -> datetime:
-        """The aware date-time the historical crawl starts from, given the current time."""
+    @property
+    def historical_start(self) -> datetime | date | timedelta:
+        """``crawl.historical_start`` with a naive date-time placed in the detector's zone."""
         start = self.crawl.historical_start
-        if isinstance(start, timedelta):
-            return now.astimezone(self.timezone) - start
-        if not isinstance(start, datetime):
-            start = datetime(start.year, start.month, start.day)
-        return start if start.tzinfo else start.replace(tzinfo=self.timezone)
+        if isinstance(start, datetime) and start.tzinfo is None:
+            return start.replace(tzinfo=self.timezone)
+        return start
+
+    def historical_range(self, now: datetime) -> Interval:
+        """The history to crawl at ``now`` (aware); see :func:`intervals.historical_range`."""
+        return historical_range(self.historical_start, now, self.frequency, self.timezone)
 
     def data_api_target(self) -> dict[str, str]:
         """Keyword arguments that point a Redshift Data API call at the warehouse.

@@ -30,11 +30,13 @@ SOURCE = ("metric_source", "S3SourceConfig")
 
 
 def original() -> dict[str, Any]:
-    return json.loads(ORIGINAL.read_text())
+    data: dict[str, Any] = json.loads(ORIGINAL.read_text())
+    return data
 
 
 def project() -> dict[str, Any]:
-    return json.loads(PROJECT.read_text())
+    data: dict[str, Any] = json.loads(PROJECT.read_text())
+    return data
 
 
 def _set(data: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
@@ -233,6 +235,7 @@ BROKEN: list[tuple[str, tuple[str | int, ...], Any, str]] = [
     ("alert_name", ("alert_name",), "", "must not be empty"),
     ("alert_threshold", ("alert_threshold",), 101, "100.0 or less"),
     ("alert_threshold", ("alert_threshold",), -1, "0.0 or more"),
+    ("alert_threshold", ("alert_threshold",), "70", "must be a number, not a string"),
     ("alert_description", ("alert_description",), 5, "must be a string, not a number"),
     ("alert_lambda_arn", ("alert_lambda_arn",), "arn:aws:lambda:x", "Lambda function ARN"),
     ("offset", ("offset",), 432001, "432000 or less"),
@@ -496,14 +499,15 @@ def test_data_prefix_defaults_to_the_detector_name() -> None:
 
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
+HOUR_START = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("historical_start", "tz", "expected"),
     [
-        ("P90D", "UTC", NOW - timedelta(days=90)),
-        ("PT36H", "UTC", NOW - timedelta(hours=36)),
-        ("P3M", "UTC", NOW - timedelta(days=90)),
+        ("P90D", "UTC", HOUR_START - timedelta(days=90)),
+        ("PT36H", "UTC", HOUR_START - timedelta(hours=36)),
+        ("P3M", "UTC", HOUR_START - timedelta(days=90)),
         ("2026-01-01", "Europe/Berlin", datetime(2026, 1, 1, tzinfo=ZoneInfo("Europe/Berlin"))),
         (
             "2026-01-01T06:00:00",
@@ -521,19 +525,32 @@ def test_historical_start_is_a_look_back_or_a_date(
     data["crawl"]["historical_start"] = historical_start
     data["detector"]["timezone"] = tz
 
-    # When the crawl asks where to start
-    start = params_from_json(json.dumps(data)).historical_start_at(NOW)
+    # When the crawl asks what history to crawl
+    history = params_from_json(json.dumps(data)).historical_range(NOW)
 
-    # Then it gets an aware date-time; dates and naive times are read in the detector's zone
-    assert start.tzinfo is not None
-    assert start == expected
+    # Then it starts there (dates and naive times read in the detector's zone) and ends
+    # where the continuous crawl begins, at the start of the interval open at NOW
+    assert history.start == expected
+    assert history.end == HOUR_START
+
+
+@pytest.mark.parametrize(("frequency", "look_back"), [("PT5M", "P94D"), ("PT1H", "P4Y")])
+def test_a_look_back_beyond_the_detector_timeframe_is_rejected(
+    frequency: str, look_back: str
+) -> None:
+    data = project()
+    data["detector_frequency"] = frequency
+    data["crawl"]["historical_start"] = look_back
+    message = _error_of(data)
+    assert "  - crawl.historical_start: looks back" in message
+    assert "look back less" in message
 
 
 def test_historical_start_keeps_its_kind() -> None:
     data = project()
     data["crawl"]["historical_start"] = "2026-01-01"
     params = params_from_json(json.dumps(data))
-    assert params.crawl.historical_start == date(2026, 1, 1)
+    assert params.crawl.historical_start == params.historical_start == date(2026, 1, 1)
     assert json.loads(params.to_json())["crawl"]["historical_start"] == "2026-01-01"
     assert json.loads(load_params(PROJECT).to_json())["crawl"]["historical_start"] == "P90D"
 
@@ -663,6 +680,26 @@ def test_schema_describes_the_file_keys() -> None:
         "timestamp_column",
         "metrics_set",
     }
+
+
+@pytest.mark.parametrize("file", [PROJECT, ORIGINAL], ids=["project", "original"])
+def test_schema_accepts_the_shipped_files(file: Path) -> None:
+    # Given an editor's JSON Schema validator (jsonschema comes with cfn-lint)
+    jsonschema = pytest.importorskip("jsonschema")
+
+    # Then the committed schema accepts both files the model accepts
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(
+        json.loads(file.read_text())
+    )
+
+
+def test_schema_rejects_what_the_model_rejects() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    data = project()
+    data["detector_frequency"] = "PT2H"
+    data["metrics_set"][0]["AggregationFunction"] = "MAX"
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    assert len(list(validator.iter_errors(data))) == 2
 
 
 def _app() -> typer.Typer:
