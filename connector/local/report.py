@@ -1,0 +1,485 @@
+"""The run report: one self-contained HTML file with the series, the anomalies and the labels.
+
+``connector demo`` and ``connector run --local`` end by writing ``report.html``: a
+summary, one plot per series that has a detection or a labelled window (inline SVG,
+hover titles, no script, no stylesheet or font from the network — it opens offline
+and can be mailed as one file), small plots of every series, and tables of the
+labelled windows and the detections. :func:`evaluate` scores detections against
+labels; the CLI prints the same figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from connector.local.demo_warehouse import Label
+
+# Series plotted in full; the others appear only as small plots.
+MAX_DETAIL_PLOTS = 24
+MAX_ANOMALY_ROWS = 200
+
+
+@dataclass(frozen=True)
+class Series:
+    """One measure of one combination of dimension values, per interval (NaN = no data)."""
+
+    dimensions: tuple[tuple[str, str], ...]
+    measure: str
+    starts: npt.NDArray[np.datetime64]  # UTC interval starts, datetime64[s]
+    values: npt.NDArray[np.float64]
+
+    @property
+    def name(self) -> str:
+        return " / ".join(value for _, value in self.dimensions) or "(all rows)"
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """A detection: the interval it starts, the series, and what was expected vs seen."""
+
+    start: datetime
+    dimensions: tuple[tuple[str, str], ...]
+    measures: tuple[str, ...]
+    severity: float
+    expected: Mapping[str, float] = field(default_factory=dict)
+    actual: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return " / ".join(value for _, value in self.dimensions) or "(all rows)"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Detections scored against labelled windows inside the scored range."""
+
+    labels: tuple[Label, ...]
+    found: tuple[bool, ...]  # per label
+    verdicts: tuple[Label | None, ...]  # per anomaly: the label it hit, or None (false alert)
+
+    @property
+    def labelled(self) -> int:
+        return len(self.labels)
+
+    @property
+    def recalled(self) -> int:
+        return sum(self.found)
+
+    @property
+    def false_alerts(self) -> int:
+        return sum(verdict is None for verdict in self.verdicts)
+
+    @property
+    def recall(self) -> float | None:
+        return self.recalled / self.labelled if self.labels else None
+
+
+def evaluate(
+    anomalies: Sequence[Anomaly],
+    labels: Iterable[Label],
+    *,
+    scored: tuple[datetime, datetime],
+    interval: timedelta,
+) -> Evaluation:
+    """Match detections to the labels whose window overlaps the ``scored`` range.
+
+    A detection hits a label when its interval overlaps the label's window (extended by
+    one interval: the return to normal after a level shift is part of the anomaly), its
+    series is one the label covers, and they share a measure. A label is recalled when
+    at least one detection hits it; a detection that hits no label is a false alert.
+    """
+    begin, end = scored
+    in_range = tuple(lb for lb in labels if lb.start < end and lb.end > begin)
+    verdicts: list[Label | None] = []
+    found = [False] * len(in_range)
+    for anomaly in anomalies:
+        hit = None
+        for i, label in enumerate(in_range):
+            if _hits(anomaly, label, interval):
+                found[i] = True
+                hit = hit or label
+        verdicts.append(hit)
+    return Evaluation(labels=in_range, found=tuple(found), verdicts=tuple(verdicts))
+
+
+def _hits(anomaly: Anomaly, label: Label, interval: timedelta) -> bool:
+    overlaps = anomaly.start < label.end + interval and anomaly.start + interval > label.start
+    return (
+        overlaps
+        and label.covers(dict(anomaly.dimensions))
+        and bool(set(anomaly.measures) & set(label.measures))
+    )
+
+
+def write_report(
+    path: str | Path,
+    *,
+    series: Sequence[Series],
+    anomalies: Sequence[Anomaly],
+    labels: Sequence[Label],
+    summary: Mapping[str, object],
+    interval: timedelta = timedelta(hours=1),
+    focus: tuple[datetime, datetime] | None = None,
+    title: str = "Anomaly detection report",
+) -> Path:
+    """Write the report to ``path`` and return it.
+
+    ``focus`` is the range the detector scored (the continuous crawl): full plots show
+    it with some history before it, and labels are scored inside it; without it the
+    whole range of the series is shown and scored.
+    """
+    first, last = _extent(series, interval)
+    scored = focus or (first, last)
+    evaluation = evaluate(anomalies, labels, scored=scored, interval=interval)
+    window = _plot_window(scored, first)
+
+    by_series = _group(anomalies)
+    detail = _detail_series(series, by_series, evaluation.labels, window)
+    detail_plots = [
+        {
+            "title": f"{s.name} · {s.measure}",
+            "svg": _plot(
+                s,
+                by_series.get((s.dimensions, s.measure), []),
+                _labels_for(s, labels),
+                window=window,
+                scored=scored,
+                interval=interval,
+                width=880,
+                height=190,
+            ),
+        }
+        for s in detail
+    ]
+    small_plots = [
+        {
+            "title": s.name,
+            "measure": s.measure,
+            "flagged": (s.dimensions, s.measure) in by_series,
+            "svg": _plot(
+                s,
+                by_series.get((s.dimensions, s.measure), []),
+                _labels_for(s, labels),
+                window=(first, last),
+                scored=scored,
+                interval=interval,
+                width=280,
+                height=64,
+                axes=False,
+            ),
+        }
+        for s in series
+    ]
+    label_rows = [
+        {
+            "kind": label.kind,
+            "series": " / ".join(v or "all" for v in (label.platform, label.marketplace)),
+            "measures": ", ".join(label.measures),
+            "window": f"{_fmt(label.start)} – {_fmt(label.end)}",
+            "found": found,
+        }
+        for label, found in zip(evaluation.labels, evaluation.found, strict=True)
+    ]
+    ranked = sorted(
+        zip(anomalies, evaluation.verdicts, strict=True), key=lambda pair: -pair[0].severity
+    )
+    anomaly_rows = [
+        {
+            "start": _fmt(anomaly.start),
+            "series": anomaly.name,
+            "measures": ", ".join(anomaly.measures),
+            "severity": f"{anomaly.severity:.0f}",
+            "change": "; ".join(
+                f"{m}: {_num(anomaly.expected.get(m))} → {_num(anomaly.actual.get(m))}"
+                for m in anomaly.measures
+            ),
+            "verdict": (verdict.kind if verdict else "false alert") if labels else "",
+        }
+        for anomaly, verdict in ranked[:MAX_ANOMALY_ROWS]
+    ]
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            generated=_fmt(datetime.now(UTC)),
+            scored=f"{_fmt(scored[0])} – {_fmt(scored[1])} UTC",
+            summary=[(key, str(value)) for key, value in summary.items()],
+            detail_plots=detail_plots,
+            hidden_detail=max(0, len(_flagged(series, by_series, evaluation.labels)) - len(detail)),
+            small_plots=small_plots,
+            measures=list(dict.fromkeys(s.measure for s in series)),
+            label_rows=label_rows,
+            has_labels=bool(labels),
+            anomaly_rows=anomaly_rows,
+            hidden_anomalies=max(0, len(anomalies) - MAX_ANOMALY_ROWS),
+        )
+    )
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
+
+
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+# --- Selection -----------------------------------------------------------------------
+
+_Key = tuple[tuple[tuple[str, str], ...], str]
+
+
+def _group(anomalies: Sequence[Anomaly]) -> dict[_Key, list[Anomaly]]:
+    grouped: dict[_Key, list[Anomaly]] = {}
+    for anomaly in anomalies:
+        for measure in anomaly.measures:
+            grouped.setdefault((anomaly.dimensions, measure), []).append(anomaly)
+    return grouped
+
+
+def _labels_for(series: Series, labels: Iterable[Label]) -> list[Label]:
+    dims = dict(series.dimensions)
+    return [lb for lb in labels if series.measure in lb.measures and lb.covers(dims)]
+
+
+def _flagged(
+    series: Sequence[Series], by_series: Mapping[_Key, list[Anomaly]], labels: Sequence[Label]
+) -> list[Series]:
+    return [s for s in series if (s.dimensions, s.measure) in by_series or _labels_for(s, labels)]
+
+
+def _detail_series(
+    series: Sequence[Series],
+    by_series: Mapping[_Key, list[Anomaly]],
+    labels: Sequence[Label],
+    window: tuple[datetime, datetime],
+) -> list[Series]:
+    """Series worth a full plot: detections or labels in the scored range, strongest first."""
+
+    def strength(s: Series) -> float:
+        hits = by_series.get((s.dimensions, s.measure), [])
+        return max((a.severity for a in hits if window[0] <= a.start < window[1]), default=0.0)
+
+    flagged = sorted(_flagged(series, by_series, labels), key=lambda s: (-strength(s), s.name))
+    return flagged[:MAX_DETAIL_PLOTS]
+
+
+def _extent(series: Sequence[Series], interval: timedelta) -> tuple[datetime, datetime]:
+    starts = [s.starts for s in series if len(s.starts)]
+    if not starts:
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        return now, now + interval
+    first = min(_to_datetime(a.min()) for a in starts)
+    last = max(_to_datetime(a.max()) for a in starts) + interval
+    return first, last
+
+
+def _plot_window(scored: tuple[datetime, datetime], first: datetime) -> tuple[datetime, datetime]:
+    """The scored range with three times its length of history before it, for context."""
+    begin, end = scored
+    context = (end - begin) * 3
+    return max(first, begin - context), end
+
+
+# --- SVG -----------------------------------------------------------------------------
+
+
+def _plot(
+    series: Series,
+    anomalies: Sequence[Anomaly],
+    labels: Sequence[Label],
+    *,
+    window: tuple[datetime, datetime],
+    scored: tuple[datetime, datetime],
+    interval: timedelta,
+    width: int,
+    height: int,
+    axes: bool = True,
+) -> Markup:
+    """An inline SVG line plot: labelled windows shaded, detections as red dots with titles."""
+    left, right, top, bottom = (56, 24, 8, 22) if axes else (2, 2, 3, 3)
+    plot_w, plot_h = width - left - right, height - top - bottom
+    t0, t1 = window
+    span = max((t1 - t0).total_seconds(), 1.0)
+    epoch = series.starts.astype("datetime64[s]").astype(np.int64)
+    # Points sit mid-interval so a one-interval anomaly lines up with its shaded window.
+    mid = epoch + interval.total_seconds() / 2
+    inside = (mid >= t0.timestamp()) & (mid <= t1.timestamp())
+    xs_all = (left + (mid[inside] - t0.timestamp()) / span * plot_w).astype(np.float64)
+    values = series.values[inside]
+    finite = values[np.isfinite(values)]
+    vmax = float(finite.max()) if finite.size else 1.0
+    vmin = min(0.0, float(finite.min())) if finite.size else 0.0
+    vmax = vmax if vmax > vmin else vmin + 1.0
+    vmax += (vmax - vmin) * 0.05
+
+    def x_of(t: datetime) -> float:
+        return left + (t - t0).total_seconds() / span * plot_w
+
+    def y_of(v: float) -> float:
+        return top + plot_h - (v - vmin) / (vmax - vmin) * plot_h
+
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(series.name)} {escape(series.measure)}">'
+    ]
+    if axes and scored[0] > t0:
+        x = x_of(max(scored[0], t0))
+        parts.append(
+            f'<rect class="scored" x="{x:.1f}" y="{top}" width="{left + plot_w - x:.1f}" '
+            f'height="{plot_h}"><title>scored by the detector</title></rect>'
+        )
+    for label in labels:
+        a, b = max(label.start, t0), min(label.end, t1)
+        if a >= b:
+            continue
+        xa, xb = x_of(a), x_of(b)
+        parts.append(
+            f'<rect class="label" x="{xa:.1f}" y="{top}" width="{max(xb - xa, 2.0):.1f}" '
+            f'height="{plot_h}"><title>labelled {escape(label.kind)}: {_fmt(label.start)} – '
+            f"{_fmt(label.end)}</title></rect>"
+        )
+    if axes:
+        parts.extend(_axes(t0, t1, vmin, vmax, left, top, plot_w, plot_h, x_of, y_of))
+    parts.extend(_line(xs_all, values, y_of, width=plot_w))
+    radius = 3.5 if axes else 2.0
+    for anomaly in anomalies:
+        if not t0 <= anomaly.start < t1:
+            continue
+        actual = anomaly.actual.get(series.measure)
+        x = x_of(anomaly.start + interval / 2)
+        y = y_of(actual) if actual is not None and math.isfinite(actual) else top + plot_h / 2
+        tip = (
+            f"{_fmt(anomaly.start)} severity {anomaly.severity:.0f}: expected "
+            f"{_num(anomaly.expected.get(series.measure))}, got {_num(actual)}"
+        )
+        parts.append(
+            f'<circle class="anomaly" cx="{x:.1f}" cy="{y:.1f}" r="{radius}">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
+    parts.append("</svg>")
+    # Safe: every piece of text from the data above went through escape() or a number format.
+    return Markup("".join(parts))  # noqa: S704
+
+
+def _line(
+    xs: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    y_of: Callable[[float], float],
+    *,
+    width: int,
+) -> list[str]:
+    """Polylines through the finite points, min/max-decimated to about two per pixel."""
+    if xs.size > 2 * width:
+        column = np.minimum(((xs - xs.min()) / max(np.ptp(xs), 1e-9) * width).astype(int), width)
+        keep_x, keep_v = [], []
+        for c in np.unique(column):
+            chunk = values[column == c]
+            xc = float(xs[column == c].mean())
+            if np.isfinite(chunk).any():
+                keep_x += [xc, xc]
+                keep_v += [float(np.nanmin(chunk)), float(np.nanmax(chunk))]
+            else:
+                keep_x.append(xc)
+                keep_v.append(math.nan)
+        xs, values = np.array(keep_x), np.array(keep_v)
+    lines: list[str] = []
+    run: list[str] = []
+    for x, v in zip(xs.tolist(), values.tolist(), strict=True):
+        if math.isfinite(v):
+            run.append(f"{x:.1f},{y_of(v):.1f}")
+            continue
+        if run:
+            lines.append(_polyline(run))
+        run = []
+    if run:
+        lines.append(_polyline(run))
+    return lines
+
+
+def _polyline(points: list[str]) -> str:
+    return f'<polyline class="series" points="{" ".join(points)}"/>'
+
+
+def _axes(
+    t0: datetime,
+    t1: datetime,
+    vmin: float,
+    vmax: float,
+    left: int,
+    top: int,
+    plot_w: int,
+    plot_h: int,
+    x_of: Callable[[datetime], float],
+    y_of: Callable[[float], float],
+) -> list[str]:
+    parts = [f'<rect class="frame" x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/>']
+    for value in _nice_ticks(vmin, vmax):
+        y = y_of(value)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_num(value)}</text>"
+        )
+    days = max(1, math.ceil((t1 - t0) / timedelta(days=1)))
+    step = next(s for s in (1, 2, 7, 14, 28, 10_000) if days / s <= 10)
+    tick = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+    tick += timedelta(days=1) if tick < t0 else timedelta(0)
+    while tick <= t1:
+        x = x_of(tick)
+        parts.append(
+            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}"/>'
+        )
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{top + plot_h + 15}" text-anchor="middle">'
+            f"{tick:%b %d}</text>"
+        )
+        tick += timedelta(days=step)
+    return parts
+
+
+def _nice_ticks(vmin: float, vmax: float, count: int = 4) -> list[float]:
+    raw = (vmax - vmin) / count
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(vmin / step) * step
+    return [first + i * step for i in range(count + 2) if first + i * step <= vmax]
+
+
+# --- Formatting ----------------------------------------------------------------------
+
+
+def _to_datetime(value: np.datetime64) -> datetime:
+    return datetime.fromtimestamp(int(value.astype("datetime64[s]").astype(np.int64)), UTC)
+
+
+def _fmt(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M}"
+
+
+def _num(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    if abs(value) >= 10_000:
+        return f"{value / 1000:,.0f}k"
+    if abs(value) >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
