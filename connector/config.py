@@ -44,7 +44,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from connector.errors import ParamsError
-from connector.intervals import HISTORICAL_LIMITS, Frequency, Interval, historical_range
+from connector.intervals import (
+    HISTORICAL_LIMITS,
+    UTC,
+    Frequency,
+    Interval,
+    PathTemplateError,
+    expand_path,
+    historical_range,
+)
 
 __all__ = [
     "DEFAULT_SECRET_NAME",
@@ -164,8 +172,8 @@ _SUB_DAILY = frozenset({"PT5M", "PT10M", "PT1H"})
 _DURATION = TypeAdapter(timedelta)
 _DATETIME = TypeAdapter(datetime)
 _TEMPLATE_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
-# SimpleDateFormat letters a folder template may use (year, month, day, hour, minute).
-_PLACEHOLDER_PATTERN = re.compile(r"^[yMdHm]+$")
+# Date letters a folder template needs so that no two intervals share a folder.
+_FOLDER_LETTERS: dict[str, str] = {"P1D": "yMd", "PT1H": "yMdH", "PT10M": "yMdHm", "PT5M": "yMdHm"}
 _RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
 
@@ -226,13 +234,11 @@ def _check_templated_path(uri: str) -> str:
             f"{uri!r} needs date placeholders in double braces, such as "
             "s3://bucket/prefix/live/{{yyyyMMdd}}/{{HHmm}}/",
         )
-    unknown = [p for p in placeholders if not _PLACEHOLDER_PATTERN.fullmatch(p)]
-    if unknown:
-        raise _invalid(
-            "templated_path_placeholder",
-            f"{uri!r} has placeholder '{{{{{unknown[0]}}}}}'; placeholders may only use the "
-            "date letters y, M, d, H and m, e.g. {{yyyyMMdd}} and {{HHmm}}",
-        )
+    try:
+        # Expanding once proves the crawler can name folders from this template.
+        expand_path(uri, datetime(2000, 1, 1, tzinfo=UTC))
+    except PathTemplateError as exc:
+        raise _invalid("templated_path_placeholder", str(exc)) from exc
     return uri
 
 
@@ -563,6 +569,18 @@ class Params(_Model):
                 source.templated_path_list[0],
             ),
         )
+        template = source.templated_path_list[0]
+        letters = "".join(_TEMPLATE_PLACEHOLDER.findall(template))
+        missing = [c for c in _FOLDER_LETTERS[self.detector_frequency] if c not in letters]
+        if template and missing:
+            problems.append(
+                (
+                    paths[1][0],
+                    f"{template!r} has no {', '.join(missing)} placeholder, so several "
+                    f"{self.detector_frequency} intervals would share a folder; name folders "
+                    "down to the interval, e.g. .../live/{{yyyyMMdd}}/{{HHmm}}/",
+                )
+            )
         for loc, uri in paths:
             bucket = _split_s3_uri(uri)[0]
             if self.s3_bucket and uri and bucket != self.s3_bucket:

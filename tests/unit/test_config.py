@@ -220,9 +220,27 @@ BROKEN: list[tuple[str, tuple[str | int, ...], Any, str]] = [
         "TemplatedPathList[0]",
         (*SOURCE, "TemplatedPathList", 0),
         "s3://bucket/{{yyyyMMdd}}/{{ss}}",
-        "'{{ss}}'",
+        "'ss' in {{ss}} is not a supported date pattern",
     ),
     ("TemplatedPathList", (*SOURCE, "TemplatedPathList"), ["", ""], "at most 1"),
+    (
+        "TemplatedPathList[0]",
+        (*SOURCE, "TemplatedPathList", 0),
+        "s3://bucket/x/{{yyyyMMdd}}/",
+        "no H placeholder",
+    ),
+    (
+        "TemplatedPathList[0]",
+        (*SOURCE, "TemplatedPathList", 0),
+        "s3://bucket/x/{{yyyyMMdd}}}/",
+        "double braces",
+    ),
+    (
+        "TemplatedPathList[0]",
+        (*SOURCE, "TemplatedPathList", 0),
+        "s3://bucket/x/{{}}/",
+        "empty placeholder",
+    ),
     ("RoleArn", (*SOURCE, "RoleArn"), "arn:aws:iam::12:role/x", "IAM role ARN"),
     (
         "S3SourceConfig.JsonFormatDescriptor",
@@ -643,6 +661,22 @@ def test_frequencies_and_formats_that_fit_together_load(frequency: str, column_f
     data["detector_frequency"] = frequency
     data["timestamp_column"]["ColumnFormat"] = column_format
     assert params_from_json(json.dumps(data)).frequency == Frequency(frequency)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "template"),
+    [
+        ("P1D", "s3://my-bucket/d/live/{{yyyy}}/{{MM}}/{{dd}}/"),
+        ("PT1H", "s3://my-bucket/d/live/{{yyyy-MM-dd}}/{{HH}}"),
+        ("PT5M", "s3://my-bucket/d/live/date={{yyyyMMdd}}/time={{HHmm}}/"),
+    ],
+)
+def test_folder_templates_down_to_the_interval_load(frequency: str, template: str) -> None:
+    data = project()
+    data["detector_frequency"] = frequency
+    data["s3_bucket"] = "my-bucket"
+    _set(data, (*SOURCE, "TemplatedPathList"), [template])
+    assert params_from_json(json.dumps(data)).live_path_template == template
 
 
 def test_minimal_params_take_defaults() -> None:
