@@ -168,7 +168,10 @@ _LITERAL_NOUN: dict[str, str] = {
     "database_type": "database type",
 }
 
-_SUB_DAILY = frozenset({"PT5M", "PT10M", "PT1H"})
+# A JSON path as pydantic spells it, and a problem found at one.
+_Loc = tuple[str | int, ...]
+_Problem = tuple[_Loc, str]
+_SOURCE_LOC: _Loc = ("metric_source", "S3SourceConfig")
 _DURATION = TypeAdapter(timedelta)
 _DATETIME = TypeAdapter(datetime)
 _TEMPLATE_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
@@ -222,6 +225,21 @@ def _check_s3_folder(uri: str) -> str:
     return uri
 
 
+def _check_historical_folder(uri: str) -> str:
+    """The historical path is a folder the crawler writes into (and UNLOAD names in SQL)."""
+    if not uri:
+        return uri
+    _check_s3_folder(uri)
+    key = _split_s3_uri(uri)[1]
+    if not re.fullmatch(r"[a-zA-Z0-9_=./-]+/", key):
+        raise _invalid(
+            "s3_uri_folder",
+            f"{uri!r} must be a folder of letters, digits, '_', '-', '=', '.' and '/', ending "
+            f"in '/', e.g. s3://{_split_s3_uri(uri)[0]}/ecommerce/historical/",
+        )
+    return uri
+
+
 def _check_templated_path(uri: str) -> str:
     if not uri:
         return uri
@@ -268,8 +286,14 @@ def _check_timezone(name: str) -> str:
 
 def _parse_historical_start(value: Any) -> Any:
     """Accept a look-back duration (``P90D``), a date or a date-time, written as JSON text."""
-    if not isinstance(value, str):
+    if isinstance(value, date | timedelta):
         return value
+    if not isinstance(value, str):
+        # pydantic would read a number as seconds since 1970: never what was meant here.
+        raise _invalid(
+            "historical_start",
+            "must be a string: a look-back such as 'P90D' or a date such as '2024-01-01'",
+        )
     text = value.strip()
     if text.startswith(("P", "-P", "+P")):
         try:
@@ -301,7 +325,9 @@ def _parse_historical_start(value: Any) -> Any:
 Identifier = Annotated[str, Field(min_length=1, max_length=63, pattern=IDENTIFIER_PATTERN)]
 BucketName = Annotated[str, Field(pattern=BUCKET_PATTERN), AfterValidator(_check_bucket)]
 HistoricalPath = Annotated[
-    str, Field(max_length=1024, pattern=HISTORICAL_PATH_PATTERN), AfterValidator(_check_s3_folder)
+    str,
+    Field(max_length=1024, pattern=HISTORICAL_PATH_PATTERN),
+    AfterValidator(_check_historical_folder),
 ]
 TemplatedPath = Annotated[
     str,
@@ -526,9 +552,24 @@ class Params(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        seen: dict[str, tuple[str | int, ...]] = {}
-        columns: list[tuple[tuple[str | int, ...], str]] = [
+        """Cross-field rules, all reported at once, each at the path the user must edit."""
+        problems = [
+            *self._duplicate_columns(),
+            *self._format_fits_frequency(),
+            *self._one_folder_per_interval(),
+            *self._paths_in_bucket(),
+            *self._look_back_within_limits(),
+        ]
+        if problems:
+            raise PydanticCustomError(
+                "params_conflict",
+                "{summary}",
+                {"summary": "; ".join(m for _, m in problems), "problems": tuple(problems)},
+            )
+        return self
+
+    def _duplicate_columns(self) -> list[_Problem]:
+        columns: list[tuple[_Loc, str]] = [
             (("timestamp_column", "ColumnName"), self.timestamp_column.column_name),
             *((("dimension_list", i), name) for i, name in enumerate(self.dimension_list)),
             *(
@@ -536,6 +577,8 @@ class Params(_Model):
                 for i, metric in enumerate(self.metrics_set)
             ),
         ]
+        seen: dict[str, _Loc] = {}
+        problems: list[_Problem] = []
         for loc, name in columns:
             # Redshift folds unquoted identifiers to lowercase: 'Views' and 'views' clash.
             first = seen.setdefault(name.lower(), loc)
@@ -547,72 +590,65 @@ class Params(_Model):
                         "its own name",
                     )
                 )
+        return problems
+
+    def _format_fits_frequency(self) -> list[_Problem]:
         column_format = self.timestamp_column.column_format
-        if self.detector_frequency in _SUB_DAILY and not (
-            "HH" in column_format and "mm" in column_format
-        ):
-            problems.append(
-                (
-                    ("timestamp_column", "ColumnFormat"),
-                    f"{column_format!r} has no hours and minutes (HH, mm), which "
-                    f"{self.detector_frequency} intervals need; use e.g. 'yyyy-MM-dd HH:mm:ss'",
-                )
+        if self.detector_frequency == "P1D" or ("HH" in column_format and "mm" in column_format):
+            return []
+        return [
+            (
+                ("timestamp_column", "ColumnFormat"),
+                f"{column_format!r} has no hours and minutes (HH, mm), which "
+                f"{self.detector_frequency} intervals need; use e.g. 'yyyy-MM-dd HH:mm:ss'",
             )
-        source = self.metric_source.s3_source_config
-        paths = (
-            (
-                ("metric_source", "S3SourceConfig", "HistoricalDataPathList", 0),
-                source.historical_data_path_list[0],
-            ),
-            (
-                ("metric_source", "S3SourceConfig", "TemplatedPathList", 0),
-                source.templated_path_list[0],
-            ),
-        )
-        template = source.templated_path_list[0]
+        ]
+
+    def _one_folder_per_interval(self) -> list[_Problem]:
+        template = self.metric_source.s3_source_config.templated_path_list[0]
         letters = "".join(_TEMPLATE_PLACEHOLDER.findall(template))
         missing = [c for c in _FOLDER_LETTERS[self.detector_frequency] if c not in letters]
-        if template and missing:
-            problems.append(
-                (
-                    paths[1][0],
-                    f"{template!r} has no {', '.join(missing)} placeholder, so several "
-                    f"{self.detector_frequency} intervals would share a folder; name folders "
-                    "down to the interval, e.g. .../live/{{yyyyMMdd}}/{{HHmm}}/",
-                )
+        if not template or not missing:
+            return []
+        return [
+            (
+                (*_SOURCE_LOC, "TemplatedPathList", 0),
+                f"{template!r} has no {', '.join(missing)} placeholder, so several "
+                f"{self.detector_frequency} intervals would share a folder; name folders "
+                "down to the interval, e.g. .../live/{{yyyyMMdd}}/{{HHmm}}/",
             )
-        for loc, uri in paths:
-            bucket = _split_s3_uri(uri)[0]
-            if self.s3_bucket and uri and bucket != self.s3_bucket:
-                problems.append(
-                    (
-                        loc,
-                        f"{uri!r} is not in s3_bucket {self.s3_bucket!r}; the crawler writes "
-                        "to s3_bucket, so use the same bucket here or leave it empty",
-                    )
-                )
-        limits = HISTORICAL_LIMITS[self.frequency]
+        ]
+
+    def _paths_in_bucket(self) -> list[_Problem]:
+        source = self.metric_source.s3_source_config
+        paths = {
+            "HistoricalDataPathList": source.historical_data_path_list[0],
+            "TemplatedPathList": source.templated_path_list[0],
+        }
+        return [
+            (
+                (*_SOURCE_LOC, key, 0),
+                f"{uri!r} is not in s3_bucket {self.s3_bucket!r}; the crawler writes "
+                "to s3_bucket, so use the same bucket here or leave it empty",
+            )
+            for key, uri in paths.items()
+            if self.s3_bucket and uri and _split_s3_uri(uri)[0] != self.s3_bucket
+        ]
+
+    def _look_back_within_limits(self) -> list[_Problem]:
+        months = HISTORICAL_LIMITS[self.frequency].max_timeframe_months
         look_back = self.crawl.historical_start
         # 31-day months: surely too long. Shorter overruns depend on the calendar and are
         # refused when the crawl is planned.
-        if isinstance(look_back, timedelta) and look_back > timedelta(
-            days=31 * limits.max_timeframe_months
-        ):
-            problems.append(
-                (
-                    ("crawl", "historical_start"),
-                    f"looks back {look_back.days} days, longer than the "
-                    f"{limits.max_timeframe_months} months of {self.detector_frequency} history "
-                    "the detector accepts; look back less",
-                )
+        if not isinstance(look_back, timedelta) or look_back <= timedelta(days=31 * months):
+            return []
+        return [
+            (
+                ("crawl", "historical_start"),
+                f"looks back {look_back.days} days, longer than the {months} months of "
+                f"{self.detector_frequency} history the detector accepts; look back less",
             )
-        if problems:
-            raise PydanticCustomError(
-                "params_conflict",
-                "{summary}",
-                {"summary": "; ".join(m for _, m in problems), "problems": tuple(problems)},
-            )
-        return self
+        ]
 
     # --- Convenience views used by the crawler, the SQL renderer and the detectors.
 
@@ -864,7 +900,7 @@ def _literal_text(expected: str) -> str:
     return {"True": "true", "False": "false", "None": "null"}.get(expected, expected.strip("'"))
 
 
-def _json_path(loc: tuple[str | int, ...]) -> str:
+def _json_path(loc: _Loc) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
@@ -874,7 +910,7 @@ def _json_path(loc: tuple[str | int, ...]) -> str:
     return path or "(top level)"
 
 
-def _field_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+def _field_path(loc: _Loc) -> _Loc:
     """Drop the entries pydantic adds for union members and validators (e.g. 'str')."""
     model: Any = Params
     kept: list[str | int] = []
@@ -911,7 +947,7 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _model_at(loc: tuple[str | int, ...]) -> Any:
+def _model_at(loc: _Loc) -> Any:
     model: Any = Params
     for part in loc:
         if isinstance(part, int):
@@ -934,7 +970,7 @@ def _describe(errors: list[ErrorDetails]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(described))
 
 
-def _message(error: ErrorDetails, loc: tuple[str | int, ...]) -> str:
+def _message(error: ErrorDetails, loc: _Loc) -> str:
     kind = error["type"]
     value = error.get("input")
     ctx = error.get("ctx") or {}

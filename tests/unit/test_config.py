@@ -205,6 +205,18 @@ BROKEN: list[tuple[str, tuple[str | int, ...], Any, str]] = [
     ),
     ("HistoricalDataPathList", (*SOURCE, "HistoricalDataPathList"), [], "at least 1"),
     (
+        "HistoricalDataPathList[0]",
+        (*SOURCE, "HistoricalDataPathList", 0),
+        "s3://bucket/ecommerce/backtest",
+        "ending in '/'",
+    ),
+    (
+        "HistoricalDataPathList[0]",
+        (*SOURCE, "HistoricalDataPathList", 0),
+        "s3://bucket/it's/",
+        "ending in '/'",
+    ),
+    (
         "TemplatedPathList[0]",
         (*SOURCE, "TemplatedPathList", 0),
         "s3://bucket/live/2024/",
@@ -273,6 +285,7 @@ BROKEN: list[tuple[str, tuple[str | int, ...], Any, str]] = [
     ("warehouse.db_user", ("warehouse", "db_user"), "", "must not be empty"),
     ("crawl.historical_start", ("crawl", "historical_start"), "last week", "look-back"),
     ("crawl.historical_start", ("crawl", "historical_start"), "P0D", "positive"),
+    ("crawl.historical_start", ("crawl", "historical_start"), 90, "must be a string"),
     ("crawl.historical_start", ("crawl", "historical_start"), "P1X", "ISO-8601 duration"),
     ("crawl.chunk_intervals", ("crawl", "chunk_intervals"), 0, "1 or more"),
     ("crawl.max_concurrency", ("crawl", "max_concurrency"), 21, "20 or less"),
