@@ -777,7 +777,7 @@ class Params(_Model):
         source["TemplatedPathList"] = [
             f"s3://{bucket}/{self.data_prefix}/live/{{{{yyyyMMdd}}}}/{{{{HHmm}}}}/"
         ]
-        deployed = _validate(data, source="deployment values")
+        deployed = _validate(data, source=f"params.json deployed to bucket {bucket!r}")
         deployed._source_dir = self._source_dir
         return deployed
 
@@ -789,7 +789,8 @@ def load_params(path: str | os.PathLike[str]) -> Params:
     """Read and validate a params.json; every problem becomes a :class:`ParamsError`."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # utf-8-sig: editors on Windows save JSON with a byte-order mark.
+        text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise ParamsError(
             f"{file} not found; pass the path of your params.json (the project ships one at "
@@ -814,7 +815,8 @@ def params_from_json(
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
-        line = text.splitlines()[exc.lineno - 1] if text.splitlines() else ""
+        lines = text.splitlines()
+        line = lines[exc.lineno - 1] if exc.lineno <= len(lines) else ""
         raise ParamsError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}\n"
             f"  {exc.lineno} | {line.rstrip()}\n"

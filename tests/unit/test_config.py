@@ -446,6 +446,21 @@ def test_invalid_json_reports_line_and_column(tmp_path: Path) -> None:
     assert "4 | }" in message
 
 
+@pytest.mark.parametrize(("text", "where"), [("", "line 1, column 1"), ("{\n", "line 2, column 1")])
+def test_truncated_json_reports_where_it_ends(text: str, where: str) -> None:
+    with pytest.raises(ParamsError, match=f"is not valid JSON: .* at {where}"):
+        params_from_json(text)
+
+
+def test_a_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
+    # Given params.json saved by an editor that writes a UTF-8 byte-order mark
+    file = tmp_path / "params.json"
+    file.write_bytes(b"\xef\xbb\xbf" + PROJECT.read_bytes())
+
+    # Then it loads like the file without one
+    assert load_params(file).detector_name == load_params(PROJECT).detector_name
+
+
 def test_missing_file_is_a_params_error(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "params.json")
