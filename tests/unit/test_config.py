@@ -792,3 +792,26 @@ def test_schema_command_writes_a_file(tmp_path: Path) -> None:
 
 def test_project_params_point_at_the_committed_schema() -> None:
     assert project()["$schema"] == "./params.schema.json"
+
+
+def test_check_params_command_summarises_a_valid_file() -> None:
+    # When a user checks the project's params.json
+    result = CliRunner().invoke(_app(), ["check-params", str(PROJECT)])
+
+    # Then they see what it makes the connector do
+    assert result.exit_code == 0, result.output
+    assert "ecommerce-anomalies (builtin)" in result.stdout
+    assert "SUM(views), SUM(revenue)" in result.stdout
+    assert "the last 90 days" in result.stdout
+    assert "(filled at deploy time)" in result.stdout
+
+
+def test_check_params_command_raises_the_params_error(tmp_path: Path) -> None:
+    # Given a broken file
+    file = tmp_path / "params.json"
+    file.write_text(PROJECT.read_text().replace('"PT1H"', '"PT2H"'))
+
+    # Then the command raises the ParamsError that connector.cli.main prints, exit code 2
+    result = CliRunner().invoke(_app(), ["check-params", str(file)])
+    assert isinstance(result.exception, ParamsError)
+    assert "detector_frequency: 'PT2H' is not a supported frequency" in str(result.exception)
