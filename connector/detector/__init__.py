@@ -1,1 +1,1 @@
-"""The anomaly detector: the built-in model, its service over S3, and the Lookout for Metrics builder."""
+"""The anomaly detector: the built-in model, its service over S3, the L4M builder."""
