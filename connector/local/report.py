@@ -10,18 +10,27 @@ labels; the CLI prints the same figures.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import numpy.typing as npt
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from connector.detector.data import java_to_strptime
+from connector.errors import DetectorError
 from connector.local.demo_warehouse import Label
+from connector.sql.literals import quote_identifier
+
+if TYPE_CHECKING:
+    from connector.config import Params
 
 # Series plotted in full; the others appear only as small plots.
 MAX_DETAIL_PLOTS = 24
@@ -60,11 +69,12 @@ class Anomaly:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Detections scored against labelled windows inside the scored range."""
+    """Detections in the scored range, scored against the labelled windows overlapping it."""
 
     labels: tuple[Label, ...]
     found: tuple[bool, ...]  # per label
-    verdicts: tuple[Label | None, ...]  # per anomaly: the label it hit, or None (false alert)
+    anomalies: tuple[Anomaly, ...]  # the detections inside the scored range
+    verdicts: tuple[Label | None, ...]  # per detection: the label it hit, or None
 
     @property
     def labelled(self) -> int:
@@ -84,13 +94,13 @@ class Evaluation:
 
 
 def evaluate(
-    anomalies: Sequence[Anomaly],
+    anomalies: Iterable[Anomaly],
     labels: Iterable[Label],
     *,
     scored: tuple[datetime, datetime],
     interval: timedelta,
 ) -> Evaluation:
-    """Match detections to the labels whose window overlaps the ``scored`` range.
+    """Match the detections inside ``scored`` to the labels whose window overlaps it.
 
     A detection hits a label when its interval overlaps the label's window (extended by
     one interval: the return to normal after a level shift is part of the anomaly), its
@@ -99,16 +109,19 @@ def evaluate(
     """
     begin, end = scored
     in_range = tuple(lb for lb in labels if lb.start < end and lb.end > begin)
+    scored_anomalies = tuple(a for a in anomalies if begin <= a.start < end)
     verdicts: list[Label | None] = []
     found = [False] * len(in_range)
-    for anomaly in anomalies:
+    for anomaly in scored_anomalies:
         hit = None
         for i, label in enumerate(in_range):
             if _hits(anomaly, label, interval):
                 found[i] = True
                 hit = hit or label
         verdicts.append(hit)
-    return Evaluation(labels=in_range, found=tuple(found), verdicts=tuple(verdicts))
+    return Evaluation(
+        labels=in_range, found=tuple(found), anomalies=scored_anomalies, verdicts=tuple(verdicts)
+    )
 
 
 def _hits(anomaly: Anomaly, label: Label, interval: timedelta) -> bool:
@@ -118,6 +131,128 @@ def _hits(anomaly: Anomaly, label: Label, interval: timedelta) -> bool:
         and label.covers(dict(anomaly.dimensions))
         and bool(set(anomaly.measures) & set(label.measures))
     )
+
+
+def read_anomalies(files: Iterable[Path]) -> list[Anomaly]:
+    """Detections from the detector's JSON-lines files (one anomaly group per line).
+
+    A group lists its anomalous series; the report wants one entry per series and
+    interval, with every measure that deviated, so the series are merged on those.
+    """
+    merged: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+    for file in sorted(files):
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                group = json.loads(line)
+                start = group["interval_start"]
+                members = group["series"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DetectorError(
+                    f"{file}:{number}: not an anomaly group ({exc}); the report reads what "
+                    "the built-in detector writes under anomalies/"
+                ) from exc
+            for item in members:
+                dims = tuple((str(k), str(v)) for k, v in item["dimensions"].items())
+                entry = merged.setdefault(
+                    (start, dims), {"measures": [], "severity": 0.0, "expected": {}, "actual": {}}
+                )
+                measure = item["measure"]
+                entry["measures"].append(measure)
+                entry["severity"] = max(entry["severity"], float(item["severity"]))
+                entry["expected"][measure] = _float(item.get("expected"))
+                entry["actual"][measure] = _float(item.get("actual"))
+    return [
+        Anomaly(
+            start=datetime.fromisoformat(start).astimezone(UTC),
+            dimensions=dims,
+            measures=tuple(dict.fromkeys(entry["measures"])),
+            severity=entry["severity"],
+            expected=entry["expected"],
+            actual=entry["actual"],
+        )
+        for (start, dims), entry in merged.items()
+    ]
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def read_series(files: Sequence[Path], params: Params) -> tuple[list[Series], int]:
+    """Aggregate crawled CSV files per interval like the detector does; also count their rows.
+
+    DuckDB reads the files (header, delimiter, quote and compression from params.json);
+    naive timestamps are in ``detector.timezone``, and each measure is aggregated per
+    interval with its ``AggregationFunction``.
+    """
+    if not files:
+        return [], 0
+    csv = params.csv
+    time_col = quote_identifier(params.timestamp_name)
+    dims = [quote_identifier(d) for d in params.dimensions]
+    aggregates = [
+        f"{params.aggregations[m].lower()}({quote_identifier(m)}::DOUBLE)" for m in params.measures
+    ]
+    step = int(params.frequency.delta.total_seconds())
+    bucket = (
+        "date_trunc('day', ts)" if step >= 86400 else f"time_bucket(INTERVAL {step} SECOND, ts)"
+    )
+    keys = "".join(f", {d}::VARCHAR" for d in dims)
+    query = f"""
+        WITH raw AS (
+            SELECT strptime({time_col}::VARCHAR, $fmt) AS ts{"".join(f", {d}" for d in dims)},
+                   {", ".join(quote_identifier(m) for m in params.measures)}
+            FROM read_csv($files, header = $header, delim = $delim, quote = $quote,
+                          compression = $compression, all_varchar = true)
+        )
+        SELECT {bucket} AS slot{keys}, {", ".join(aggregates)}, count(*) AS n
+        FROM raw GROUP BY ALL ORDER BY ALL
+    """
+    try:
+        with duckdb.connect() as con:
+            rows = con.execute(
+                query,
+                {
+                    "files": [str(f) for f in files],
+                    "fmt": java_to_strptime(params.timestamp_format),
+                    "header": csv.contains_header,
+                    "delim": csv.delimiter,
+                    "quote": csv.quote_symbol,
+                    "compression": "gzip" if csv.file_compression == "GZIP" else "none",
+                },
+            ).fetchall()
+    except duckdb.Error as exc:
+        raise DetectorError(f"cannot read the crawled files for the report: {exc}") from exc
+    return _to_series(rows, params), sum(int(row[-1]) for row in rows)
+
+
+def _to_series(rows: list[tuple[Any, ...]], params: Params) -> list[Series]:
+    n_dims, measures = len(params.dimensions), params.measures
+    tz = params.timezone
+    slots = sorted({row[0] for row in rows})
+    utc = {slot: slot.replace(tzinfo=tz).astimezone(UTC) for slot in slots}
+    grid = np.array([utc[slot].replace(tzinfo=None) for slot in slots], dtype="datetime64[s]")
+    position = {slot: i for i, slot in enumerate(slots)}
+    table: dict[tuple[str, ...], npt.NDArray[np.float64]] = {}
+    for row in rows:
+        combo = tuple(str(v) for v in row[1 : 1 + n_dims])
+        values = table.setdefault(combo, np.full((len(measures), len(slots)), np.nan))
+        values[:, position[row[0]]] = [
+            math.nan if v is None else float(v)
+            for v in row[1 + n_dims : 1 + n_dims + len(measures)]
+        ]
+    return [
+        Series(
+            dimensions=tuple(zip(params.dimensions, combo, strict=True)),
+            measure=measure,
+            starts=grid,
+            values=values[m],
+        )
+        for combo, values in table.items()
+        for m, measure in enumerate(measures)
+    ]
 
 
 def write_report(
@@ -189,9 +324,8 @@ def write_report(
         }
         for label, found in zip(evaluation.labels, evaluation.found, strict=True)
     ]
-    ranked = sorted(
-        zip(anomalies, evaluation.verdicts, strict=True), key=lambda pair: -pair[0].severity
-    )
+    verdicts = {id(a): v for a, v in zip(evaluation.anomalies, evaluation.verdicts, strict=True)}
+    ranked = sorted(anomalies, key=lambda a: (-a.severity, a.start))
     anomaly_rows = [
         {
             "start": _fmt(anomaly.start),
@@ -202,9 +336,9 @@ def write_report(
                 f"{m}: {_num(anomaly.expected.get(m))} → {_num(anomaly.actual.get(m))}"
                 for m in anomaly.measures
             ),
-            "verdict": (verdict.kind if verdict else "false alert") if labels else "",
+            "verdict": _verdict(anomaly, verdicts, has_labels=bool(labels)),
         }
-        for anomaly, verdict in ranked[:MAX_ANOMALY_ROWS]
+        for anomaly in ranked[:MAX_ANOMALY_ROWS]
     ]
     html = (
         _environment()
@@ -228,6 +362,15 @@ def write_report(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
     return target
+
+
+def _verdict(anomaly: Anomaly, verdicts: Mapping[int, Label | None], *, has_labels: bool) -> str:
+    if not has_labels:
+        return ""
+    if id(anomaly) not in verdicts:
+        return "(not scored)"
+    verdict = verdicts[id(anomaly)]
+    return verdict.kind if verdict else "false alert"
 
 
 def _environment() -> Environment:

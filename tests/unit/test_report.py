@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from connector.config import load_params
 from connector.local.demo_warehouse import Label
-from connector.local.report import Anomaly, Series, evaluate, write_report
+from connector.local.report import (
+    Anomaly,
+    Series,
+    evaluate,
+    read_anomalies,
+    read_series,
+    write_report,
+)
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -117,3 +126,63 @@ def test_report_without_labels_or_detections_still_renders(tmp_path: Path) -> No
     html = path.read_text(encoding="utf-8")
     assert "No anomaly detected." in html
     assert "false alert" not in html and "Labelled anomalies" not in html
+
+
+def test_read_anomalies_flattens_the_detector_groups(tmp_path: Path) -> None:
+    # Given one interval's anomaly groups as the built-in detector writes them
+    from connector.detector.alerts import SeriesAnomaly, group_anomalies
+
+    pc_us = {"platform": "pc_web", "marketplace": "us"}
+    groups = group_anomalies(
+        [
+            SeriesAnomaly(pc_us, "views", 88.0, 1000.0, 3100.0),
+            SeriesAnomaly(pc_us, "revenue", 75.0, 300.0, 930.0),
+            SeriesAnomaly({"platform": "mobile_app", "marketplace": "de"}, "views", 60.0, 5, 0),
+        ]
+    )
+    start, end = "2026-04-05T05:00:00+00:00", "2026-04-05T06:00:00+00:00"
+    folder = tmp_path / "anomalies" / "20260405"
+    folder.mkdir(parents=True)
+    (folder / "0500.jsonl").write_text(
+        "".join(
+            json.dumps({"interval_start": start, "interval_end": end, **g}) + "\n" for g in groups
+        )
+    )
+
+    # When they are read for the report
+    anomalies = sorted(read_anomalies(folder.glob("*.jsonl")), key=lambda a: -a.severity)
+
+    # Then there is one entry per series, with all its measures and the highest severity
+    assert [(a.name, a.measures, a.severity) for a in anomalies] == [
+        ("pc_web / us", ("views", "revenue"), 88.0),
+        ("mobile_app / de", ("views",), 60.0),
+    ]
+    assert anomalies[0].start == datetime(2026, 4, 5, 5, tzinfo=UTC)
+    assert anomalies[0].expected == {"views": 1000.0, "revenue": 300.0}
+    assert anomalies[0].actual["revenue"] == 930.0
+
+
+def test_read_series_aggregates_files_per_interval(tmp_path: Path) -> None:
+    # Given two crawled CSV files (as UNLOAD writes them) with rows inside each hour
+    params = load_params(Path(__file__).parents[1] / "data" / "original_params.json")
+    header = "timestamp,views,revenue,platform,marketplace\n"
+    (tmp_path / "0000_part_00").write_text(
+        header + "2026-04-05 00:00:00,10,3.00,pc_web,us\n2026-04-05 00:30:00,5,1.50,pc_web,us\n"
+        '2026-04-05 00:10:00,7,2.10,"mobile_app",de\n'
+    )
+    (tmp_path / "0001_part_00").write_text(header + "2026-04-05 02:59:59,4,1.20,pc_web,us\n")
+
+    # When the report reads them
+    series, rows = read_series(sorted(tmp_path.iterdir()), params)
+
+    # Then each measure is summed per hour, missing hours are NaN, and rows are counted
+    assert rows == 4
+    by_key = {(s.name, s.measure): s for s in series}
+    views = by_key[("pc_web / us", "views")]
+    assert views.starts.astype(str).tolist() == [
+        "2026-04-05T00:00:00",
+        "2026-04-05T02:00:00",
+    ]
+    assert views.values.tolist() == [15.0, 4.0]
+    assert by_key[("pc_web / us", "revenue")].values.tolist() == [4.5, 1.2]
+    assert np.isnan(by_key[("mobile_app / de", "views")].values[1])
