@@ -1,0 +1,302 @@
+"""``connector validate`` and ``connector render``: check the queries, print the UNLOADs.
+
+``validate`` is what to run after editing params.json or a template: it renders every
+configured template, checks the SELECT and its output columns, and builds and splits
+a sample UNLOAD per crawl. ``render`` prints the exact statements the crawlers would
+send, one per chunk or interval, and nothing else on stdout, so that it pipes into
+a SQL client.
+
+Times on the command line are ISO-8601 (``2024-03-01``, ``2024-03-01T10:00``,
+``2024-03-01T10:00:00+01:00``); dates and times without an offset are read in
+params.json's ``detector.timezone``, as ``crawl.historical_start`` is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from connector.cli.console import console
+from connector.config import Params, load_params
+from connector.errors import ConnectorError, PlanError, TemplateError, UnloadError
+from connector.intervals import (
+    Interval,
+    align,
+    intervals_between,
+    last_closed_interval,
+    next_boundary,
+    plan_chunks,
+)
+from connector.sql import (
+    CRAWL_KINDS,
+    CrawlKind,
+    check_output_columns,
+    render_query,
+    render_unload,
+    split_unload,
+    strip_statement,
+    unload_target,
+)
+
+__all__ = ["MAX_RENDERED_STATEMENTS", "parse_time", "register", "validate_params"]
+
+# `render` refuses ranges that would print more statements than this: a typo in a
+# year should not flood a terminal or a SQL client.
+MAX_RENDERED_STATEMENTS = 10_000
+# validate needs an UNLOAD target and role to build its sample statements; these are
+# only used when params.json and the options leave them empty, and never sent anywhere.
+SAMPLE_BUCKET = "example-bucket"
+SAMPLE_ROLE = "arn:aws:iam::123456789012:role/example-redshift-unload"
+
+_ROLE_HELP = (
+    "IAM role Redshift assumes to write to S3 (attached to the cluster or workgroup), or 'default'."
+)
+
+
+def parse_time(text: str, params: Params, option: str) -> datetime:
+    """An aware datetime from ISO-8601 text; no offset means detector.timezone."""
+    try:
+        parsed = (
+            datetime.fromisoformat(text)
+            if "T" in text or " " in text.strip() or ":" in text
+            else datetime.combine(date.fromisoformat(text), datetime.min.time())
+        )
+    except ValueError as exc:
+        raise PlanError(
+            f"{option} {text!r} is not an ISO-8601 date or date-time; use e.g. 2024-03-01, "
+            "2024-03-01T10:00 or 2024-03-01T10:00:00+00:00"
+        ) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=params.timezone)
+
+
+def _required_columns(params: Params) -> list[str]:
+    return [params.timestamp_column.column_name, *params.dimension_list, *params.measures]
+
+
+def _sample_windows(params: Params, now: datetime) -> dict[CrawlKind, Interval]:
+    """One continuous interval (the last closed one) and the historical chunk before it."""
+    freq, tz = params.frequency, params.timezone
+    interval = last_closed_interval(now, freq, tz)
+    chunk_start = align(interval.start - freq.delta * params.crawl.chunk_intervals, freq, tz)
+    return {"historical": Interval(chunk_start, interval.start), "continuous": interval}
+
+
+@dataclass(frozen=True)
+class _Check:
+    what: str
+    ok: bool
+    detail: str
+
+
+def _check_kind(
+    params: Params, kind: CrawlKind, window: Interval, *, bucket: str | None, role_arn: str
+) -> list[_Check]:
+    template = getattr(params.crawl.templates, kind)
+    label = f"{kind} · {template}"
+    try:
+        query = render_query(template, window=window, params=params)
+        missing = check_output_columns(query, _required_columns(params))
+    except ConnectorError as exc:
+        return [_Check(label, False, str(exc))]
+    checks = []
+    if missing:
+        checks.append(
+            _Check(
+                label,
+                False,
+                f"{params.queries_path / template}: the SELECT does not output "
+                f"{', '.join(missing)}; params.json needs the timestamp column, every "
+                "dimension and every measure as output columns (alias them with AS)",
+            )
+        )
+    else:
+        checks.append(
+            _Check(label, True, f"one SELECT with {', '.join(_required_columns(params))}")
+        )
+    try:
+        statement = render_unload(params, kind, window, bucket=bucket, role_arn=role_arn)
+        parts = split_unload(statement)
+        expected = (
+            strip_statement(query),
+            unload_target(_with_bucket(params, bucket), kind, window),
+        )
+        if (parts.query, parts.s3_uri) != expected or parts.iam_role != role_arn:
+            raise UnloadError(
+                "the UNLOAD does not split back into its query, target and role; "
+                "please report this with the template"
+            )
+    except ConnectorError as exc:
+        return [*checks, _Check(f"{kind} · UNLOAD", False, str(exc))]
+    return [*checks, _Check(f"{kind} · UNLOAD", True, f"TO {parts.s3_uri} (round-trips)")]
+
+
+def _with_bucket(params: Params, bucket: str | None) -> Params:
+    return (
+        params
+        if bucket is None or params.s3_bucket
+        else params.model_copy(update={"s3_bucket": bucket})
+    )
+
+
+def validate_params(
+    params: Params, *, now: datetime, bucket: str | None = None, role_arn: str | None = None
+) -> list[_Check]:
+    """Every check ``connector validate`` runs, in order; none raises."""
+    if bucket is None and not params.s3_bucket:
+        bucket = SAMPLE_BUCKET
+    role = role_arn or SAMPLE_ROLE
+    windows = _sample_windows(params, now)
+    checks: list[_Check] = []
+    for kind in CRAWL_KINDS:
+        checks += _check_kind(params, kind, windows[kind], bucket=bucket, role_arn=role)
+    return checks
+
+
+def _window_text(window: Interval) -> str:
+    return f"{window.start.isoformat()} → {window.end.isoformat()}"
+
+
+def _render_windows(
+    params: Params, crawl: CrawlKind, start: datetime | None, end: datetime | None, now: datetime
+) -> list[Interval]:
+    freq, tz = params.frequency, params.timezone
+    if crawl == "continuous":
+        if start is None:
+            if end is not None:
+                raise PlanError("--end needs --start; give both, or neither for the last interval")
+            return [last_closed_interval(now, freq, tz)]
+        end = end if end is not None else next_boundary(start, freq, tz)
+    else:
+        if start is None:
+            start = params.historical_range(now).start
+        if end is None:
+            end = align(now, freq, tz)
+    if end < start:
+        raise PlanError(f"--end {end.isoformat()} is before --start {start.isoformat()}; swap them")
+    if crawl == "historical":
+        windows = plan_chunks(start, end, freq, tz, params.crawl.chunk_intervals)
+    else:
+        windows = intervals_between(start, end, freq, tz)
+    if not windows:
+        raise PlanError(
+            f"{start.isoformat()} → {end.isoformat()} holds no whole {freq} interval; "
+            "move --end to a later interval boundary"
+        )
+    if len(windows) > MAX_RENDERED_STATEMENTS:
+        raise PlanError(
+            f"{len(windows):,} statements would be printed; narrow --start/--end "
+            f"(at most {MAX_RENDERED_STATEMENTS:,})"
+        )
+    return windows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate")
+    def validate(
+        params_file: Annotated[
+            Path, typer.Argument(metavar="PARAMS", help="The params.json to check.")
+        ] = Path("params.json"),
+        bucket: Annotated[
+            str | None,
+            typer.Option(help="Data bucket, when params.json's s3_bucket is empty."),
+        ] = None,
+        role_arn: Annotated[str | None, typer.Option(help=_ROLE_HELP)] = None,
+    ) -> None:
+        """Render every query template, check its SELECT and columns, and build its UNLOAD."""
+        params = load_params(params_file)
+        checks = validate_params(params, now=datetime.now(UTC), bucket=bucket, role_arn=role_arn)
+        table = Table(title=f"{params_file}: {params.detector_name}, {params.frequency}")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail", overflow="fold")
+        for check in checks:
+            table.add_row(
+                check.what, "[green]ok[/]" if check.ok else "[red]failed[/]", check.detail
+            )
+        console.print(table)
+        failures = [check for check in checks if not check.ok]
+        if failures:
+            raise TemplateError(
+                f"{params_file}: {len(failures)} check(s) failed:\n"
+                + "\n".join(f"  - {check.what}: {check.detail}" for check in failures)
+            )
+
+    @app.command("render")
+    def render(
+        crawl: Annotated[
+            str,
+            typer.Option(
+                "--crawl",
+                help="historical (one statement per chunk) or continuous (one per interval).",
+            ),
+        ],
+        start: Annotated[
+            str | None,
+            typer.Option(
+                help="ISO-8601 start; no offset = detector.timezone. Default: the last closed "
+                "interval (continuous) or crawl.historical_start (historical)."
+            ),
+        ] = None,
+        end: Annotated[
+            str | None,
+            typer.Option(
+                help="ISO-8601 end, exclusive. Default: start + one interval (continuous) "
+                "or the start of the current interval (historical)."
+            ),
+        ] = None,
+        params_file: Annotated[
+            Path, typer.Option("--params", help="The params.json to use.")
+        ] = Path("params.json"),
+        bucket: Annotated[
+            str | None,
+            typer.Option(
+                envvar="CONNECTOR_BUCKET",
+                help="Data bucket; default: params.json's s3_bucket.",
+            ),
+        ] = None,
+        role_arn: Annotated[
+            str | None,
+            typer.Option(envvar="CONNECTOR_UNLOAD_ROLE_ARN", help=_ROLE_HELP),
+        ] = None,
+    ) -> None:
+        """Print the UNLOAD statements of a crawl, each ending in ';', for a SQL client."""
+        if crawl not in CRAWL_KINDS:
+            raise PlanError(f"--crawl {crawl!r} is unknown; use historical or continuous")
+        kind: CrawlKind = "historical" if crawl == "historical" else "continuous"
+        params = load_params(params_file)
+        if role_arn is None:
+            # A placeholder role would print statements that only fail inside Redshift.
+            raise UnloadError(
+                "no IAM role to unload with: pass --role-arn (or set CONNECTOR_UNLOAD_ROLE_ARN) "
+                "to the role attached to your Redshift cluster or workgroup, or 'default'"
+            )
+        if bucket is None and not params.s3_bucket and not _has_path(params, kind):
+            raise UnloadError(
+                f"no bucket to unload to: {params_file} has an empty s3_bucket; pass --bucket "
+                "(or set CONNECTOR_BUCKET) or fill s3_bucket in params.json"
+            )
+        now = datetime.now(UTC)
+        windows = _render_windows(
+            params,
+            kind,
+            parse_time(start, params, "--start") if start is not None else None,
+            parse_time(end, params, "--end") if end is not None else None,
+            now,
+        )
+        statements = [
+            render_unload(params, kind, window, bucket=bucket, role_arn=role_arn)
+            for window in windows
+        ]
+        # Plain writes: rich would wrap long lines and break the SQL.
+        typer.echo("".join(f"{statement};\n" for statement in statements), nl=False)
+
+
+def _has_path(params: Params, kind: CrawlKind) -> bool:
+    source = params.metric_source.s3_source_config
+    paths = source.historical_data_path_list if kind == "historical" else source.templated_path_list
+    return bool(paths[0])
