@@ -75,6 +75,29 @@ def check_backend_available(params: Params) -> None:
         require_client_support()
 
 
+def load_deployed_params(store: ObjectStore, key: str, *, role_arn: str = "") -> Params:
+    """params.json as uploaded to the deployment bucket, with deploy-time values filled in.
+
+    The sample shipped empty ``s3_bucket``/paths/``RoleArn``; they are the bucket the
+    file was found in and ``role_arn``.
+    """
+    from connector.config import params_from_json
+
+    try:
+        text = store.get(key).body.decode("utf-8")
+    except ObjectNotFoundError as exc:
+        raise DetectorError(
+            f"s3://{store.bucket}/{key} not found; upload params.json there (the deployment "
+            "does) or set PARAMS_KEY"
+        ) from exc
+    params = params_from_json(text, source=f"s3://{store.bucket}/{key}")
+    if params.s3_bucket:
+        return params
+    return params.with_deployment(
+        store.bucket, role_arn or params.metric_source.s3_source_config.role_arn
+    )
+
+
 # --- Keys ----------------------------------------------------------------------------
 
 
