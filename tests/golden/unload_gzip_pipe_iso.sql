@@ -1,0 +1,14 @@
+UNLOAD ('SELECT
+    (TO_CHAR(e.ts, ''YYYY-MM-DD'') || ''T'' || TO_CHAR(e.ts, ''HH24:MI:SS'') || ''Z'') AS "timestamp",
+    e.views AS "views",
+    e.revenue AS "revenue",
+    p.name AS "platform",
+    m.name AS "marketplace"
+FROM ecommerce AS e
+JOIN platform AS p ON p.id = e.platform
+JOIN marketplace AS m ON m.id = e.marketplace
+WHERE e.ts >= TIMESTAMP ''2024-03-01 10:00:00''
+  AND e.ts < TIMESTAMP ''2024-03-01 11:00:00''')
+TO 's3://demo-bucket/ecommerce/live/20240301/1000/'
+IAM_ROLE 'arn:aws:iam::123456789012:role/RedshiftUnload'
+HEADER FORMAT AS CSV DELIMITER AS '|' GZIP ALLOWOVERWRITE PARALLEL OFF;

@@ -1,0 +1,14 @@
+UNLOAD ('SELECT
+    TO_CHAR(e.ts, ''YYYY-MM-DD HH24:MI:SS'') AS "timestamp",
+    e.views AS "views",
+    e.revenue AS "revenue",
+    p.name AS "platform",
+    m.name AS "marketplace"
+FROM ecommerce AS e
+JOIN platform AS p ON p.id = e.platform
+JOIN marketplace AS m ON m.id = e.marketplace
+WHERE e.ts >= TIMESTAMP ''2024-01-31 00:00:00''
+  AND e.ts < TIMESTAMP ''2024-03-01 00:00:00''')
+TO 's3://demo-bucket/ecommerce/historical/20240131T0000_'
+IAM_ROLE 'arn:aws:iam::123456789012:role/RedshiftUnload'
+HEADER FORMAT AS CSV ALLOWOVERWRITE PARALLEL OFF;
