@@ -29,12 +29,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from connector.detector.alerts import AlertSender, SeriesAnomaly, alert_payload, group_anomalies
-from connector.detector.data import DatasetSpec, read_history, read_interval
+from connector.detector.data import DatasetSpec, SeriesTable, read_history, read_interval
 from connector.errors import DetectorError
 from connector.intervals import expand_path
 from connector.storage import ObjectNotFoundError, PreconditionFailedError
@@ -248,9 +248,8 @@ def _build_builtin(
 
     table = read_history(store, params.historical_path, spec)
     model_cls = _model_class()
-    sensitivity = params.detector.builtin.sensitivity
-    report.backtest = _backtest(params, store, layout, version, table, spec, model_cls, sensitivity)
-    model = model_cls.fit(table.values, table.starts, params.frequency, sensitivity=sensitivity)
+    report.backtest = _backtest(params, store, layout, version, table, spec, model_cls)
+    model = model_cls.fit(table.values, table.starts, params.frequency, **_model_options(params))
 
     stamp = _stamp(now)
     folder = layout.version_dir(version)
@@ -288,38 +287,48 @@ def _backtest(
     store: ObjectStore,
     layout: Layout,
     version: int,
-    table: Any,
+    table: SeriesTable,
     spec: DatasetSpec,
     model_cls: Any,
-    sensitivity: float,
 ) -> dict[str, Any] | None:
     """Train on the first 70% of history, score the last 30%, keep the groups it raised."""
     n = table.values.shape[1]
     if n < MIN_BACKTEST_INTERVALS:
         return None
-    split = n - max(1, round(n * BACKTEST_SHARE))
-    model = model_cls.fit(
-        table.values[:, :split], table.starts[:split], params.frequency, sensitivity=sensitivity
+    result = model_cls.backtest(
+        table.values, table.starts, params.frequency, share=BACKTEST_SHARE, **_model_options(params)
     )
     lines: list[bytes] = []
-    alerts = 0
-    raised = 0
-    for t in range(split, n):
-        result = model.score_update(table.values[:, t], table.starts[t])
-        start = _aware(table.starts[t], spec)
-        groups = _groups(result, table.values[:, t], table.combinations, params)
+    raised = alerts = 0
+    for i, t in enumerate(range(result.split, n)):
+        scored = _Scored(result.score[:, i], result.expected[:, i], result.status[:, i])
+        groups = _groups(scored, table.values[:, t], table.combinations, params)
         raised += len(groups)
         alerts += sum(1 for g in groups if g["severity"] >= params.alert_threshold)
+        start = _aware(table.starts[t], spec)
         lines.extend(_jsonl_lines(groups, start, start + _step(spec)))
     key = layout.backtest(version)
     store.put(key, b"".join(lines), content_type="application/x-ndjson")
     return {
-        "intervals": n - split,
-        "from": _iso(table.starts[split]),
+        "intervals": n - result.split,
+        "from": _iso(table.starts[result.split]),
         "to": _iso(table.starts[-1]),
         "anomaly_groups": raised,
         "alerts": alerts,
         "uri": f"s3://{store.bucket}/{key}",
+    }
+
+
+class _Scored(NamedTuple):
+    score: np.ndarray
+    expected: np.ndarray
+    status: np.ndarray
+
+
+def _model_options(params: Params) -> dict[str, Any]:
+    return {
+        "sensitivity": params.detector.builtin.sensitivity,
+        "warmup": params.detector.builtin.min_history_intervals,
     }
 
 

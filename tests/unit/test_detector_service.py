@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import boto3
@@ -54,13 +55,41 @@ class StandInModel:
 
     @classmethod
     def fit(
-        cls, values: np.ndarray, starts: np.ndarray, frequency: Frequency, sensitivity: float = 1.0
+        cls,
+        values: np.ndarray,
+        starts: np.ndarray,
+        frequency: Frequency,
+        *,
+        sensitivity: float = 0.5,
+        warmup: int | None = None,
     ) -> StandInModel:
         assert values.shape[1] == len(starts)
         assert isinstance(frequency, Frequency)
         present = ~np.isnan(values)
         filled = np.where(present, values, 0.0)
         return cls(filled.sum(1), (filled**2).sum(1), present.sum(1).astype(float))
+
+    @classmethod
+    def backtest(
+        cls,
+        values: np.ndarray,
+        starts: np.ndarray,
+        frequency: Frequency,
+        *,
+        share: float,
+        **options: Any,
+    ) -> Any:
+        n = values.shape[1]
+        split = n - max(1, round(n * share))
+        model = cls.fit(values[:, :split], starts[:split], frequency, **options)
+        results = [model.score_update(values[:, t], starts[t]) for t in range(split, n)]
+        stacked = [
+            np.stack([getattr(r, f) for r in results], axis=1)
+            for f in ("score", "expected", "status")
+        ]
+        return SimpleNamespace(
+            split=split, score=stacked[0], expected=stacked[1], status=stacked[2]
+        )
 
     @property
     def n_series(self) -> int:
