@@ -352,31 +352,60 @@ def data_keys(store: ObjectStore, uri: str) -> list[str]:
     ]
 
 
-def combination_codes(
-    records: Records, known: Sequence[tuple[str, ...]] = ()
-) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-    """Number each row's dimension combination: known ones keep their index, new ones append.
+class Combinations:
+    """The dimension combinations seen so far, numbered in order of first appearance.
 
-    Returns ``(codes per row, all combinations)``.
+    Numbers never change: a combination seen for the first time is appended.
     """
-    n_rows = len(records)
-    if not records.dimensions:
-        return np.zeros(n_rows, dtype=np.int64), [()]
-    joined = records.dimensions[0].astype(object)
-    for column in records.dimensions[1:]:
-        joined = joined + _SEPARATOR + column.astype(object)
-    unique, inverse = np.unique(joined.astype(str), return_inverse=True)
-    combinations = list(known)
-    index = {_SEPARATOR.join(combo): i for i, combo in enumerate(combinations)}
-    mapping = np.empty(len(unique), dtype=np.int64)
-    for u, text in enumerate(unique):
-        text = str(text)
-        found = index.get(text)
-        if found is None:
-            found = index[text] = len(combinations)
-            combinations.append(tuple(text.split(_SEPARATOR)))
-        mapping[u] = found
-    return mapping[inverse], combinations
+
+    def __init__(self, known: Sequence[tuple[str, ...]] = ()) -> None:
+        self.items: list[tuple[str, ...]] = [tuple(c) for c in known]
+        self._index = {_SEPARATOR.join(c): i for i, c in enumerate(self.items)}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def codes(self, records: Records) -> np.ndarray:
+        """The number of each row's combination (registering new ones)."""
+        if not records.dimensions:
+            if not self.items:
+                self.items.append(())
+            return np.zeros(len(records), dtype=np.int64)
+        joined = records.dimensions[0].astype(object)
+        for column in records.dimensions[1:]:
+            joined = joined + _SEPARATOR + column.astype(object)
+        unique, inverse = np.unique(joined.astype(str), return_inverse=True)
+        mapping = np.empty(len(unique), dtype=np.int64)
+        for u, text in enumerate(unique.tolist()):
+            found = self._index.get(text)
+            if found is None:
+                found = self._index[text] = len(self.items)
+                self.items.append(tuple(text.split(_SEPARATOR)))
+            mapping[u] = found
+        return mapping[inverse]
+
+
+def _sums_and_counts(
+    records: Records, cell: np.ndarray, size: int, spec: DatasetSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell and measure: the sum of present values and their count, ``(size, n_measures)``."""
+    sums = np.zeros((size, len(spec.measures)))
+    counts = np.zeros((size, len(spec.measures)), dtype=np.int32)
+    for m in range(len(spec.measures)):
+        column = records.measures[:, m]
+        present = ~np.isnan(column)
+        sums[:, m] = np.bincount(cell[present], weights=column[present], minlength=size)
+        counts[:, m] = np.bincount(cell[present], minlength=size)
+    return sums, counts
+
+
+def _finish(sums: np.ndarray, counts: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """SUM or AVG per measure from sums and counts; NaN where nothing was present."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averages = sums / counts
+    totals = np.where(counts > 0, sums, np.nan)
+    is_avg = np.array([how == "AVG" for how in spec.aggregations])
+    return np.where(is_avg, averages, totals)
 
 
 def aggregate(
@@ -391,43 +420,65 @@ def aggregate(
     ``slots[r]`` is the interval index of row ``r``. SUM and AVG skip empty cells; an
     interval without a value for a series is NaN (missing), never 0.
     """
+    combinations = Combinations(known)
     keep = slots >= 0
-    codes, combinations = combination_codes(records, known)
-    n_comb, n_meas = len(combinations), len(spec.measures)
-    cell = codes[keep] * n_intervals + slots[keep]
-    size = n_comb * n_intervals
-    values = np.full((n_comb, n_meas, n_intervals), np.nan)
-    measures = records.measures[keep]
-    for m, how in enumerate(spec.aggregations):
-        column = measures[:, m]
-        present = ~np.isnan(column)
-        total = np.bincount(cell[present], weights=column[present], minlength=size)
-        count = np.bincount(cell[present], minlength=size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            result = total / count if how == "AVG" else np.where(count > 0, total, np.nan)
-        values[:, m, :] = result.reshape(n_comb, n_intervals)
-    return values.reshape(n_comb * n_meas, n_intervals), combinations
+    kept = records if bool(keep.all()) else _subset(records, keep)
+    codes = combinations.codes(kept)
+    n_comb = len(combinations)
+    sums, counts = _sums_and_counts(
+        kept, codes * n_intervals + slots[keep], n_comb * n_intervals, spec
+    )
+    # (combination, interval, measure) -> (combination, measure, interval)
+    values = _finish(sums, counts, spec).reshape(n_comb, n_intervals, -1).transpose(0, 2, 1)
+    return values.reshape(n_comb * len(spec.measures), n_intervals), combinations.items
 
 
 def read_history(store: ObjectStore, uri: str, spec: DatasetSpec) -> SeriesTable:
-    """Aggregate every file directly under the historical prefix onto a gap-free interval grid."""
+    """Aggregate every file directly under the historical prefix onto a gap-free interval grid.
+
+    Files are aggregated one at a time into per-interval sums and counts, so memory
+    follows the size of the result (series x intervals), not the number of rows.
+    """
     keys = data_keys(store, uri)
     if not keys:
         raise DetectorError(
             f"no historical data under {uri}; run the historical crawl first "
             "(or check HistoricalDataPathList)"
         )
-    records = read_objects(store, keys, spec)
-    if len(records) == 0:
+    combinations = Combinations()
+    per_interval: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for key in keys:
+        source = f"s3://{store.bucket}/{key}"
+        records = parse_csv(store.get(key).body, spec, source=source)
+        if len(records) == 0:
+            continue
+        starts = interval_starts(parse_timestamps(records.timestamps, spec, source=source), spec)
+        codes = combinations.codes(records)
+        unique, local = np.unique(starts, return_inverse=True)
+        n_comb = len(combinations)
+        sums, counts = _sums_and_counts(records, local * n_comb + codes, len(unique) * n_comb, spec)
+        sums = sums.reshape(len(unique), n_comb, -1)
+        counts = counts.reshape(len(unique), n_comb, -1)
+        for j, start in enumerate(unique.tolist()):
+            if start in per_interval:
+                old_sums, old_counts = per_interval[start]
+                sums[j, : len(old_sums)] += old_sums
+                counts[j, : len(old_counts)] += old_counts
+            per_interval[start] = (sums[j], counts[j])
+    if not per_interval:
         raise DetectorError(f"the files under {uri} hold no rows; run the historical crawl first")
-    epoch = parse_timestamps(records.timestamps, spec, source=uri)
-    starts = interval_starts(epoch, spec)
-    grid = interval_grid(int(starts.min()), int(starts.max()), spec)
-    slots = np.minimum(np.searchsorted(grid, starts), len(grid) - 1)
-    slots = np.where(grid[slots] == starts, slots, -1)
-    values, combinations = aggregate(records, slots, len(grid), spec)
+    grid = interval_grid(min(per_interval), max(per_interval), spec)
+    n_comb, n_meas = len(combinations), len(spec.measures)
+    values = np.full((n_comb, n_meas, len(grid)), np.nan)
+    slot_of = {int(start): i for i, start in enumerate(grid.tolist())}
+    for start, (sums, counts) in per_interval.items():
+        slot = slot_of.get(start)
+        if slot is not None:
+            values[: len(sums), :, slot] = _finish(sums, counts, spec)
     return SeriesTable(
-        starts=grid.astype("datetime64[s]"), combinations=combinations, values=values
+        starts=grid.astype("datetime64[s]"),
+        combinations=combinations.items,
+        values=values.reshape(n_comb * n_meas, len(grid)),
     )
 
 
@@ -463,8 +514,7 @@ def read_interval(
     epoch = parse_timestamps(records.timestamps, spec, source=uri)
     target = int(start.timestamp())
     slots = np.where(interval_starts(epoch, spec) == target, 0, -1)
-    in_interval = records if bool((slots == 0).all()) else _subset(records, slots == 0)
-    values, combinations = aggregate(in_interval, slots[slots == 0], 1, spec, known)
+    values, combinations = aggregate(records, slots, 1, spec, known)
     return values[:, 0], combinations, int((slots == 0).sum())
 
 

@@ -218,3 +218,18 @@ def test_history_errors_are_actionable() -> None:
         read_history(store, "s3://bkt/p/historical/", SPEC)
     with pytest.raises(DetectorError, match="outside bucket"):
         data_keys(store, "s3://other/p/historical/")
+
+
+def test_history_files_sharing_an_interval_add_up() -> None:
+    # Given one hour split over two files, the second bringing a new combination
+    store = MemoryObjectStore("bkt")
+    store.put("p/historical/0000_part_00", (HEADER + "2024-01-01 00:05:00,web,us,1,2\n").encode())
+    store.put(
+        "p/historical/0000_part_01",
+        (HEADER + "2024-01-01 00:50:00,web,us,3,4\n2024-01-01 00:10:00,app,de,7,8\n").encode(),
+    )
+    # When read
+    table = read_history(store, "s3://bkt/p/historical/", SPEC)
+    # Then web/us views are summed and revenue averaged across files; app/de appended
+    assert table.combinations == [("web", "us"), ("app", "de")]
+    assert table.values[:, 0].tolist() == [4.0, 3.0, 7.0, 8.0]
