@@ -14,7 +14,7 @@ params.json's ``detector.timezone``, as ``crawl.historical_start`` is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -43,7 +43,7 @@ from connector.sql import (
     unload_target,
 )
 
-__all__ = ["MAX_RENDERED_STATEMENTS", "parse_time", "register", "validate_params"]
+__all__ = ["MAX_RENDERED_STATEMENTS", "Check", "parse_time", "register", "validate_params"]
 
 # `render` refuses ranges that would print more statements than this: a typo in a
 # year should not flood a terminal or a SQL client.
@@ -61,11 +61,7 @@ _ROLE_HELP = (
 def parse_time(text: str, params: Params, option: str) -> datetime:
     """An aware datetime from ISO-8601 text; no offset means detector.timezone."""
     try:
-        parsed = (
-            datetime.fromisoformat(text)
-            if "T" in text or " " in text.strip() or ":" in text
-            else datetime.combine(date.fromisoformat(text), datetime.min.time())
-        )
+        parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise PlanError(
             f"{option} {text!r} is not an ISO-8601 date or date-time; use e.g. 2024-03-01, "
@@ -87,7 +83,9 @@ def _sample_windows(params: Params, now: datetime) -> dict[CrawlKind, Interval]:
 
 
 @dataclass(frozen=True)
-class _Check:
+class Check:
+    """One line of ``connector validate``'s summary."""
+
     what: str
     ok: bool
     detail: str
@@ -95,18 +93,18 @@ class _Check:
 
 def _check_kind(
     params: Params, kind: CrawlKind, window: Interval, *, bucket: str | None, role_arn: str
-) -> list[_Check]:
+) -> list[Check]:
     template = getattr(params.crawl.templates, kind)
     label = f"{kind} · {template}"
     try:
         query = render_query(template, window=window, params=params)
         missing = check_output_columns(query, _required_columns(params))
     except ConnectorError as exc:
-        return [_Check(label, False, str(exc))]
+        return [Check(label, False, str(exc))]
     checks = []
     if missing:
         checks.append(
-            _Check(
+            Check(
                 label,
                 False,
                 f"{params.queries_path / template}: the SELECT does not output "
@@ -115,9 +113,7 @@ def _check_kind(
             )
         )
     else:
-        checks.append(
-            _Check(label, True, f"one SELECT with {', '.join(_required_columns(params))}")
-        )
+        checks.append(Check(label, True, f"one SELECT with {', '.join(_required_columns(params))}"))
     try:
         statement = render_unload(params, kind, window, bucket=bucket, role_arn=role_arn)
         parts = split_unload(statement)
@@ -131,8 +127,8 @@ def _check_kind(
                 "please report this with the template"
             )
     except ConnectorError as exc:
-        return [*checks, _Check(f"{kind} · UNLOAD", False, str(exc))]
-    return [*checks, _Check(f"{kind} · UNLOAD", True, f"TO {parts.s3_uri} (round-trips)")]
+        return [*checks, Check(f"{kind} · UNLOAD", False, str(exc))]
+    return [*checks, Check(f"{kind} · UNLOAD", True, f"TO {parts.s3_uri} (round-trips)")]
 
 
 def _with_bucket(params: Params, bucket: str | None) -> Params:
@@ -145,20 +141,16 @@ def _with_bucket(params: Params, bucket: str | None) -> Params:
 
 def validate_params(
     params: Params, *, now: datetime, bucket: str | None = None, role_arn: str | None = None
-) -> list[_Check]:
+) -> list[Check]:
     """Every check ``connector validate`` runs, in order; none raises."""
     if bucket is None and not params.s3_bucket:
         bucket = SAMPLE_BUCKET
     role = role_arn or SAMPLE_ROLE
     windows = _sample_windows(params, now)
-    checks: list[_Check] = []
+    checks: list[Check] = []
     for kind in CRAWL_KINDS:
         checks += _check_kind(params, kind, windows[kind], bucket=bucket, role_arn=role)
     return checks
-
-
-def _window_text(window: Interval) -> str:
-    return f"{window.start.isoformat()} → {window.end.isoformat()}"
 
 
 def _render_windows(
@@ -176,6 +168,11 @@ def _render_windows(
             start = params.historical_range(now).start
         if end is None:
             end = align(now, freq, tz)
+            if end < start:
+                raise PlanError(
+                    f"--start {start.isoformat()} is in the future; history ends at the "
+                    f"current interval, {end.isoformat()}"
+                )
     if end < start:
         raise PlanError(f"--end {end.isoformat()} is before --start {start.isoformat()}; swap them")
     if crawl == "historical":

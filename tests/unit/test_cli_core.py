@@ -197,6 +197,11 @@ def test_render_takes_bucket_and_role_from_the_environment(tmp_path: Path) -> No
         ),
         (["--crawl", "backfill", "--role-arn", ROLE], PlanError, "historical or continuous"),
         (
+            ["--crawl", "historical", "--start", "2999-01-01", "--role-arn", ROLE],
+            PlanError,
+            "in the future",
+        ),
+        (
             ["--crawl", "continuous", "--start", "2024-03-01T10:00Z", "--role-arn", "x'; drop"],
             UnloadError,
             "IAM role",
