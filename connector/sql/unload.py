@@ -168,8 +168,9 @@ def check_s3_uri(s3_uri: str) -> str:
             "s3://bucket/prefix/ with a bucket of 3-63 lowercase letters, digits and '-' "
             "and a key of letters, digits, '_', '-', '=', '.', '/' and spaces"
         )
-    segments = match["key"].split("/")
-    if any(segment in (".", "..") for segment in segments) or "//" in match["key"]:
+    *folders, name = match["key"].split("/")
+    # Only the last segment may be empty: a trailing '/' names a folder.
+    if any(folder in ("", ".", "..") for folder in folders) or name in (".", ".."):
         raise UnloadError(
             f"UNLOAD target {s3_uri!r} has an empty, '.' or '..' path segment; "
             "use a plain prefix such as s3://bucket/ecommerce/live/20240301/0000/"
