@@ -63,6 +63,7 @@ _MAX_CHAINED_ROLES = 10
 DEFAULT_ROLE = "default"
 
 _REDSHIFT = Redshift()
+_COMMAND_TOKENS = frozenset(Redshift.tokenizer_class.COMMANDS)
 
 
 class CsvOptions(Protocol):
@@ -95,11 +96,13 @@ class UnloadParts(NamedTuple):
 # --- the query ------------------------------------------------------------------------
 
 
-def _tokenize(sql: str) -> list[Token]:
+def _tokenize(
+    sql: str, *, error: type[ConnectorError] = UnloadError, what: str = "the SQL"
+) -> list[Token]:
     try:
         return list(_REDSHIFT.tokenize(sql))
     except SqlglotError as exc:
-        raise UnloadError(f"cannot read the SQL: {_first_line(exc)}") from exc
+        raise error(f"{what} is not valid Redshift SQL: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: Exception) -> str:
@@ -116,6 +119,13 @@ def parse_select(
     INTO`` (it creates a table) and a LIMIT on the outermost SELECT (UNLOAD rejects it;
     a LIMIT inside a subquery is fine).
     """
+    tokens = _tokenize(query, error=error, what=what)
+    for index, token in enumerate(tokens):
+        starts_statement = index == 0 or tokens[index - 1].token_type == TokenType.SEMICOLON
+        # Statements sqlglot only knows as opaque commands (VACUUM, UNLOAD, CALL, ...)
+        # are refused here, before the parser logs its fallback warning for them.
+        if starts_statement and token.token_type in _COMMAND_TOKENS:
+            raise error(f"{what} holds {token.text.upper()}, not a SELECT; UNLOAD takes one SELECT")
     try:
         statements = [s for s in sqlglot.parse(query, read="redshift") if s is not None]
     except SqlglotError as exc:
@@ -127,15 +137,13 @@ def parse_select(
         )
     statement = statements[0]
     if not isinstance(statement, exp.Query):
-        kind = (
-            statement.key.upper()
-            if not isinstance(statement, exp.Command)
-            else (str(statement.this).upper())
-        )
-        raise error(f"{what} is a {kind} statement; UNLOAD takes a single SELECT")
-    if statement.args.get("into") is not None:
+        kind = str(statement.this) if isinstance(statement, exp.Command) else statement.key
+        raise error(f"{what} holds {kind.upper()}, not a SELECT; UNLOAD takes one SELECT")
+    # Parentheses around the whole query do not make a subquery: check what is inside.
+    outer = statement.unnest() if isinstance(statement, exp.Subquery) else statement
+    if outer.args.get("into") is not None:
         raise error(f"{what} uses SELECT ... INTO, which creates a table; remove the INTO")
-    if statement.args.get("limit") is not None:
+    if outer.args.get("limit") is not None:
         raise error(
             f"{what} has a LIMIT on its outer SELECT, which UNLOAD rejects; wrap it: "
             "SELECT * FROM (<query> LIMIT n) AS limited"

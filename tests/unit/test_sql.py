@@ -217,13 +217,17 @@ def test_default_and_chained_roles_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("delete from ecommerce", "DELETE statement"),
+        ("delete from ecommerce", "holds DELETE, not a SELECT"),
+        ("vacuum ecommerce", "holds VACUUM, not a SELECT"),
+        ("select 1; call p()", "holds CALL"),
+        ("(select * from ecommerce limit 10)", "LIMIT"),
         ("select 1; select 2", "2 statements"),
         ("select 1; drop table ecommerce", "2 statements"),
         ("select * into backup from ecommerce", "SELECT ... INTO"),
         ("select * from ecommerce limit 10", "LIMIT"),
-        ("unload ('select 1') to 's3://a/b' iam_role default", "UNLOAD statement"),
+        ("unload ('select 1') to 's3://a/b' iam_role default", "holds UNLOAD"),
         ("select from where", "not valid Redshift SQL"),
+        ("select 'unterminated", "not valid Redshift SQL"),
         ("", "0 statements"),
     ],
 )
@@ -564,7 +568,7 @@ def test_star_from_a_table_cannot_be_checked() -> None:
 
 
 def test_column_check_requires_a_select() -> None:
-    with pytest.raises(TemplateError, match="single SELECT"):
+    with pytest.raises(TemplateError, match="not a SELECT"):
         check_output_columns("DELETE FROM ecommerce", ["views"])
 
 
