@@ -59,6 +59,7 @@ __all__ = [
     "due_intervals",
     "expand_path",
     "historical_range",
+    "interval_containing",
     "intervals_between",
     "iter_intervals",
     "last_closed_interval",
@@ -273,6 +274,13 @@ def next_boundary(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> datetime:
     return _in_zone(_next_utc(_align_utc(t, freq, tz), freq, tz), tz)
 
 
+def interval_containing(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> Interval:
+    """The interval ``t`` falls in: ``[align(t), next_boundary(t))``."""
+    _require_aware(t, "time")
+    start = _align_utc(t, freq, tz)
+    return Interval(_in_zone(start, tz), _in_zone(_next_utc(start, freq, tz), tz))
+
+
 # --- ranges ---------------------------------------------------------------------------
 
 
@@ -458,7 +466,7 @@ def due_intervals(
 # --- folder names ---------------------------------------------------------------------
 
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
 _PATTERN_PIECE = re.compile(r"([A-Za-z])\1*|[^A-Za-z]+")
 _ALLOWED = "yyyy, yy, MM, M, dd, d, HH, H, mm, m"
 
@@ -502,11 +510,11 @@ def expand_path(template: str, interval_start: datetime, tz: tzinfo | None = Non
     Raises :class:`PathTemplateError` naming an unsupported pattern or a stray brace.
     """
     _require_aware(interval_start, "interval start")
-    local = interval_start if tz is None else interval_start.astimezone(tz)
-    expanded = _PLACEHOLDER.sub(lambda m: _format_pattern(m.group(1), local, template), template)
-    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+    outside = _PLACEHOLDER.sub("", template)
+    if "{" in outside or "}" in outside:
         raise PathTemplateError(
             f"path template {template!r} has an unmatched brace; write placeholders as "
             "{{yyyyMMdd}}"
         )
-    return expanded
+    local = interval_start if tz is None else interval_start.astimezone(tz)
+    return _PLACEHOLDER.sub(lambda m: _format_pattern(m.group(1), local, template), template)
