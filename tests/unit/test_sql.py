@@ -658,3 +658,25 @@ def test_demo_query_runs_offline_with_a_half_open_window() -> None:
         ("2024-03-01 00:00:00", 10, 3, "pc_web", "us"),
         ("2024-03-01 00:59:59", 20, 6, "pc_web", "us"),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    suffix=st.text(alphabet=st.sampled_from("abc/._-= '\\;\n\"()"), max_size=30),
+    role_suffix=st.text(alphabet=st.sampled_from("ab/,.@_-+= '\\;\n\")"), max_size=30),
+)
+def test_any_target_or_role_is_refused_or_reads_back_exactly(suffix: str, role_suffix: str) -> None:
+    # Given a target and a role with arbitrary (often hostile) characters appended
+    s3_uri, role = f"s3://demo-bucket/{suffix}", f"{ROLE}{role_suffix}"
+    # When an UNLOAD is built from them
+    try:
+        statement = build_unload("select 1", s3_uri=s3_uri, iam_role_arn=role, csv=CSV)
+    except UnloadError:
+        return
+    # Then, if accepted, they are exactly the statement's target and role: nothing leaked
+    parts = split_unload(statement)
+    assert (parts.query, parts.s3_uri, parts.iam_role) == ("select 1", s3_uri, role)
+    assert (
+        parts.options
+        == split_unload(build_unload("select 1", s3_uri=TARGET, iam_role_arn=ROLE, csv=CSV)).options
+    )
