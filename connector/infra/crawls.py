@@ -1,0 +1,341 @@
+"""The two crawl state machines and the schedule of the continuous one.
+
+Historical crawl (one ``StartExecution`` = one crawl or re-crawl of a range)::
+
+    PlanChunks (Lambda) → UnloadChunks (Map: executeStatement / Wait / describeStatement)
+      → BuildDetector? → BuildDetector (Lambda) → Summary
+
+Continuous crawl (started by EventBridge Scheduler after each interval closes)::
+
+    PlanIntervals (Lambda) → UnloadIntervals (Map, same loop)
+      → [ScoreIntervals (Map, one at a time: Lambda)] → Summary
+
+Any error caught on the way is published to the failure topic, then the run fails.
+Inputs, outputs and handler events are documented in docs/deploy.md and in the
+handlers (``lambdas/plan_historical.py``, ``lambdas/plan_continuous.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, TimeZone
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from connector.infra.nag import acknowledge, iam5, token_name
+from connector.infra.statement import DataApiTarget, failure_notification, unload_until_done
+
+__all__ = ["ContinuousCrawl", "HistoricalCrawl"]
+
+_CATCH: dict[str, Any] = {"errors": ["States.ALL"], "result_path": "$.error"}
+# The plan Lambdas' event: the execution input as given, plus who is asking.
+_PLAN_PAYLOAD = sfn.TaskInput.from_object(
+    {
+        "input": sfn.JsonPath.entire_payload,
+        "execution_id": sfn.JsonPath.execution_id,
+        "execution_name": sfn.JsonPath.execution_name,
+    }
+)
+
+
+def _invoke(
+    scope: Construct,
+    construct_id: str,
+    *,
+    function: lambda_.IFunction,
+    payload: sfn.TaskInput,
+    selector: dict[str, Any],
+    result_path: str,
+) -> tasks.LambdaInvoke:
+    # LambdaInvoke retries Lambda's own transient errors (service, throttling) by default;
+    # errors the handler raises are not retried: the plan is deterministic.
+    return tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=function,
+        payload=payload,
+        result_selector=selector,
+        result_path=result_path,
+    )
+
+
+def _unload_map(
+    scope: Construct,
+    construct_id: str,
+    *,
+    target: DataApiTarget,
+    max_concurrency: int,
+    statement_label: str,
+) -> sfn.Map:
+    unload = sfn.Map(
+        scope,
+        construct_id,
+        items_path="$.plan.statements",
+        item_selector={
+            "statement": sfn.JsonPath.string_at("$$.Map.Item.Value"),
+            "poll_seconds": sfn.JsonPath.number_at("$.plan.poll_seconds"),
+        },
+        max_concurrency=max_concurrency,
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    unload.item_processor(unload_until_done(scope, target=target, statement_label=statement_label))
+    return unload
+
+
+def _state_machine(
+    scope: Construct,
+    *,
+    definition: sfn.IChainable,
+    timeout: Duration,
+    target: DataApiTarget,
+    functions: Sequence[lambda_.IFunction],
+) -> tuple[sfn.StateMachine, logs.LogGroup]:
+    log_group = logs.LogGroup(
+        scope,
+        "ExecutionLogs",
+        retention=logs.RetentionDays.THREE_MONTHS,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        definition_body=sfn.DefinitionBody.from_chainable(definition),
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        timeout=timeout,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(
+            destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+        ),
+    )
+    for statement in target.policy_statements():
+        machine.add_to_role_policy(statement)
+    acknowledge(
+        machine.role,
+        "No narrower resource exists: X-Ray and the CloudWatch Logs delivery APIs take no "
+        "resource ARN, and redshift-data:DescribeStatement takes none either (it is "
+        "conditioned on the statement's owner being this role).",
+        iam5("Resource::*"),
+    )
+    acknowledge(
+        machine.role,
+        "Invoking a function's versions and aliases (<function ARN>:*) is how Step "
+        "Functions' Lambda integration is granted; the functions are this stack's own.",
+        *(iam5(f"Resource::{token_name(function)}:*") for function in functions),
+    )
+    if target.serverless:
+        acknowledge(
+            machine.role,
+            "A Serverless workgroup ARN ends in a generated id, not the workgroup name given "
+            "in params.json, so ExecuteStatement is allowed on this account's workgroups in "
+            "this region.",
+            iam5(
+                "Resource::arn:<AWS::Partition>:redshift-serverless:<AWS::Region>:"
+                "<AWS::AccountId>:workgroup/*"
+            ),
+        )
+    return machine, log_group
+
+
+class HistoricalCrawl(Construct):
+    """Unloads a range of history in chunks, then builds the detector.
+
+    Attributes:
+        state_machine: the Standard state machine (output ``HistoricalCrawlStateMachineArn``).
+        log_group: its execution log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan_function: lambda_.IFunction,
+        build_function: lambda_.IFunction,
+        target: DataApiTarget,
+        failure_topic: sns.ITopic,
+        max_concurrency: int,
+        detector_name: str,
+        timeout_hours: int = 24,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = failure_notification(
+            self, topic=failure_topic, what=f"historical crawl of detector {detector_name}"
+        )
+        plan = _invoke(
+            self,
+            "PlanChunks",
+            function=plan_function,
+            payload=_PLAN_PAYLOAD,
+            selector={
+                "statements.$": "$.Payload.statements",
+                "poll_seconds.$": "$.Payload.poll_seconds",
+                "window_start.$": "$.Payload.window_start",
+                "window_end.$": "$.Payload.window_end",
+                "build_detector.$": "$.Payload.build_detector",
+            },
+            result_path="$.plan",
+        ).add_catch(notify, **_CATCH)
+        unload = _unload_map(
+            self,
+            "UnloadChunks",
+            target=target,
+            max_concurrency=max_concurrency,
+            statement_label=f"{detector_name} historical",
+        ).add_catch(notify, **_CATCH)
+        build = _invoke(
+            self,
+            "BuildDetector",
+            function=build_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "execution_id": sfn.JsonPath.execution_id,
+                    "window_start": sfn.JsonPath.string_at("$.plan.window_start"),
+                    "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+                }
+            ),
+            selector={"result.$": "$.Payload"},
+            result_path="$.detector",
+        ).add_catch(notify, **_CATCH)
+        skip = sfn.Pass(
+            self,
+            "SkipDetector",
+            result=sfn.Result.from_object({"skipped": True}),
+            result_path="$.detector",
+        )
+        summary = sfn.Pass(
+            self,
+            "Summary",
+            parameters={
+                "window_start": sfn.JsonPath.string_at("$.plan.window_start"),
+                "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+                "chunks": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.plan.statements")),
+                "detector": sfn.JsonPath.object_at("$.detector"),
+            },
+        )
+        definition = plan.next(unload).next(
+            sfn.Choice(self, "BuildDetector?")
+            .when(
+                sfn.Condition.boolean_equals("$.plan.build_detector", True),
+                build.next(summary),
+            )
+            .otherwise(skip.next(summary))
+        )
+        self.state_machine, self.log_group = _state_machine(
+            self,
+            definition=definition,
+            timeout=Duration.hours(timeout_hours),
+            target=target,
+            functions=[plan_function, build_function],
+        )
+
+
+class ContinuousCrawl(Construct):
+    """Unloads each interval once it closed, then scores it (built-in detector).
+
+    Attributes:
+        state_machine: the Standard state machine (output ``ContinuousCrawlStateMachineArn``).
+        schedule: the EventBridge Scheduler schedule that starts it.
+        log_group: its execution log group.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan_function: lambda_.IFunction,
+        score_function: lambda_.IFunction | None,
+        target: DataApiTarget,
+        failure_topic: sns.ITopic,
+        max_concurrency: int,
+        detector_name: str,
+        cron_minute: str,
+        cron_hour: str,
+        time_zone: str,
+        timeout_hours: int = 1,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        notify = failure_notification(
+            self, topic=failure_topic, what=f"continuous crawl of detector {detector_name}"
+        )
+        plan = _invoke(
+            self,
+            "PlanIntervals",
+            function=plan_function,
+            payload=_PLAN_PAYLOAD,
+            selector={
+                "statements.$": "$.Payload.statements",
+                "poll_seconds.$": "$.Payload.poll_seconds",
+                "intervals.$": "$.Payload.intervals",
+            },
+            result_path="$.plan",
+        ).add_catch(notify, **_CATCH)
+        unload = _unload_map(
+            self,
+            "UnloadIntervals",
+            target=target,
+            max_concurrency=max_concurrency,
+            statement_label=f"{detector_name} continuous",
+        ).add_catch(notify, **_CATCH)
+        summary: dict[str, Any] = {"intervals": sfn.JsonPath.list_at("$.plan.intervals")}
+        chain = plan.next(unload)
+        if score_function is not None:
+            score = sfn.Map(
+                self,
+                "ScoreIntervals",
+                items_path="$.plan.intervals",
+                # In order: scoring updates the model state online.
+                max_concurrency=1,
+                result_path="$.scores",
+            ).add_catch(notify, **_CATCH)
+            score.item_processor(
+                _invoke(
+                    self,
+                    "ScoreInterval",
+                    function=score_function,
+                    payload=sfn.TaskInput.from_object(
+                        {
+                            "execution_id": sfn.JsonPath.execution_id,
+                            "window_start": sfn.JsonPath.string_at("$.window_start"),
+                            "window_end": sfn.JsonPath.string_at("$.window_end"),
+                            "target": sfn.JsonPath.string_at("$.target"),
+                        }
+                    ),
+                    selector={"result.$": "$.Payload"},
+                    result_path="$.score",
+                )
+            )
+            summary["scores"] = sfn.JsonPath.list_at("$.scores")
+            chain = chain.next(score)
+        definition = chain.next(sfn.Pass(self, "Summary", parameters=summary))
+        self.state_machine, self.log_group = _state_machine(
+            self,
+            definition=definition,
+            timeout=Duration.hours(timeout_hours),
+            target=target,
+            functions=[plan_function, *([score_function] if score_function else [])],
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"Crawl each closed {detector_name} interval",
+            schedule=scheduler.ScheduleExpression.cron(
+                minute=cron_minute, hour=cron_hour, time_zone=TimeZone.of(time_zone)
+            ),
+            target=targets.StepFunctionsStartExecution(
+                self.state_machine,
+                input=scheduler.ScheduleTargetInput.from_object(
+                    {"scheduled_time": scheduler.ContextAttribute.scheduled_time}
+                ),
+                retry_attempts=3,
+                max_event_age=Duration.hours(1),
+            ),
+        )

@@ -1,0 +1,86 @@
+"""Build and synthesize the CDK app in-process (no CDK CLI).
+
+``app.py`` (what ``cdk synth``/``cdk deploy`` run) calls :func:`build_app`; the offline
+runtime and the tests call :func:`synth_template` to get exactly the template that
+would be deployed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from connector.config import load_params
+from connector.errors import ConnectorError
+from connector.infra.stack import ConnectorStack, stack_name
+
+__all__ = ["DEFAULT_PARAMS", "ContextError", "build_app", "context_flag", "synth_template"]
+
+DEFAULT_PARAMS = "params.json"
+
+
+class ContextError(ConnectorError):
+    """A CDK context value (``-c name=value``) is not usable."""
+
+
+def context_flag(value: object, *, default: bool) -> bool:
+    """A boolean from CDK context: ``-c bundle=false`` arrives as the string "false"."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ContextError(
+        f"context value {value!r} is not a boolean; use true or false (e.g. -c bundle=false)"
+    )
+
+
+def build_app(
+    params_path: str | Path | None = None,
+    *,
+    bundle: bool | None = None,
+    nag: bool = True,
+    app: App | None = None,
+) -> tuple[App, ConnectorStack]:
+    """The app with its one stack, validated with cdk-nag's AWS Solutions rules.
+
+    ``params_path`` and ``bundle`` default to the context values ``params`` and
+    ``bundle`` (``cdk synth -c params=my.json -c bundle=false``), then to
+    ``params.json`` and bundling on. Raises :class:`ParamsError` for an invalid file.
+    """
+    app = app or App()
+    if params_path is None:
+        params_path = app.node.try_get_context("params") or DEFAULT_PARAMS
+    if bundle is None:
+        bundle = context_flag(app.node.try_get_context("bundle"), default=True)
+    params = load_params(Path(params_path))
+    stack = ConnectorStack(
+        app,
+        stack_name(params),
+        params=params,
+        bundle=bundle,
+        build_dir=Path(app.outdir) / "lambda-build",
+        dependency_cache=Path(app.outdir) / "lambda-dependencies",
+        description=f"Redshift to S3 anomaly connector for detector {params.detector_name}",
+    )
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack
+
+
+def synth_template(params_path: Path, *, bundle: bool = False) -> dict[str, Any]:
+    """The CloudFormation template (a dict) of the stack for ``params_path``.
+
+    Without bundling, Lambda assets hold the handler code but no dependencies: fine for
+    reading the template and running the state machines offline, not for deploying.
+    """
+    app, stack = build_app(params_path, bundle=bundle, nag=False)
+    template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
+    return template

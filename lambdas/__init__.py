@@ -1,0 +1,1 @@
+"""Lambda handlers: each parses its event, calls one domain function, returns JSON."""
