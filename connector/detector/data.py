@@ -361,6 +361,8 @@ class Combinations:
     def __init__(self, known: Sequence[tuple[str, ...]] = ()) -> None:
         self.items: list[tuple[str, ...]] = [tuple(c) for c in known]
         self._index = {_SEPARATOR.join(c): i for i, c in enumerate(self.items)}
+        # Consecutive files usually hold the same combinations: reuse the last mapping.
+        self._last: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -375,6 +377,8 @@ class Combinations:
         for column in records.dimensions[1:]:
             joined = joined + _SEPARATOR + column.astype(object)
         unique, inverse = np.unique(joined.astype(str), return_inverse=True)
+        if self._last is not None and np.array_equal(self._last[0], unique):
+            return self._last[1][inverse]
         mapping = np.empty(len(unique), dtype=np.int64)
         for u, text in enumerate(unique.tolist()):
             found = self._index.get(text)
@@ -382,6 +386,7 @@ class Combinations:
                 found = self._index[text] = len(self.items)
                 self.items.append(tuple(text.split(_SEPARATOR)))
             mapping[u] = found
+        self._last = (unique, mapping)
         return mapping[inverse]
 
 
