@@ -1,0 +1,89 @@
+"""Tuned constants of the built-in detector (values chosen in ``bench/detector.md``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["FREQUENCY_SPECS", "SCORING", "FrequencySpec", "Scoring"]
+
+_MINUTE = 60
+_HOUR = 3600
+_DAY = 86_400
+_WEEK = 7 * _DAY
+
+
+@dataclass(frozen=True)
+class FrequencySpec:
+    """Seasonal layout of one detector frequency.
+
+    The *fine* profile is the main season at the interval's own resolution (time of day,
+    or day of week for daily data); the *coarse* profile adds the hour of the week on
+    top, so weekends can differ from weekdays without a 2,016-slot profile for
+    5-minute data.
+    """
+
+    name: str
+    interval: int
+    fine_period: int
+    fine_resolution: int
+    coarse_period: int
+    coarse_resolution: int
+    gamma_fine: float
+    gamma_coarse: float
+    shift_run: int
+    """Consecutive far-out intervals on one side that make a level shift the new normal."""
+
+    @property
+    def fine_slots(self) -> int:
+        return self.fine_period // self.fine_resolution
+
+    @property
+    def coarse_slots(self) -> int:
+        return self.coarse_period // self.coarse_resolution
+
+    @property
+    def fine_intervals(self) -> int:
+        """Intervals in one fine season (one day; one week for daily data)."""
+        return self.fine_period // self.interval
+
+    @property
+    def warmup(self) -> int:
+        """Observations before a series is scored: two fine seasons."""
+        return 2 * self.fine_intervals
+
+
+FREQUENCY_SPECS = MappingProxyType(
+    {
+        "PT5M": FrequencySpec("PT5M", 5 * _MINUTE, _DAY, 5 * _MINUTE, _WEEK, _HOUR, 0.1, 0.02, 6),
+        "PT10M": FrequencySpec(
+            "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 4
+        ),
+        "PT1H": FrequencySpec("PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 3),
+        # Daily data: the day of the week is the season; a one-slot coarse profile is off.
+        "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 2),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    alpha: float = 0.05
+    """Level learning rate."""
+    eta: float = 0.02
+    """Scale learning rate."""
+    clip: float = 3.0
+    """Residuals are clipped to this many scales before the baseline learns from them."""
+    mad_to_sigma: float = 1.2533
+    """Mean absolute deviation to standard deviation, for normal noise."""
+    relative_floor: float = 1e-3
+    absolute_floor: float = 1e-9
+    scale_min_count: int = 10
+    shift_z: float = 3.0
+    quantile_rate: float = 0.05
+    q_low: float = 0.01
+    z_floor: float = 3.0
+    z_scale: float = 3.0
+
+
+SCORING = Scoring()
