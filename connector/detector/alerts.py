@@ -22,8 +22,11 @@ import numpy as np
 
 # SNS subjects are limited to 100 printable ASCII characters.
 _SUBJECT_LIMIT = 100
-# An alert lists this many groups in full; the JSON payload always has them all.
+# An alert lists this many groups in full.
 _TEXT_GROUPS = 10
+# Asynchronous Lambda payloads are capped at 256 KB (SNS messages too): the payload keeps
+# the most severe groups that fit and points at the anomalies file for the rest.
+_PAYLOAD_BUDGET = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,13 @@ def alert_payload(
     anomalies_uri: str,
 ) -> dict[str, Any]:
     """The JSON an alert carries (to SNS as text, to the alert Lambda as is)."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for group in groups:
+        size += len(json.dumps(group))
+        if kept and size > _PAYLOAD_BUDGET:
+            break
+        kept.append(group)
     payload: dict[str, Any] = {
         "alert_name": alert_name,
         "alert_description": alert_description,
@@ -135,7 +145,8 @@ def alert_payload(
         "interval_start": interval_start,
         "interval_end": interval_end,
         "anomalies_uri": anomalies_uri,
-        "anomaly_groups": groups,
+        "total_groups": len(groups),
+        "anomaly_groups": kept,
     }
     payload["subject"], payload["message"] = alert_text(payload)
     return payload
@@ -144,9 +155,10 @@ def alert_payload(
 def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
     """A subject line and a plain-text body a person can act on."""
     groups = payload["anomaly_groups"]
+    total = payload["total_groups"]
     top = groups[0]
     subject = (
-        f"{payload['alert_name']}: {len(groups)} anomal{'y' if len(groups) == 1 else 'ies'} "
+        f"{payload['alert_name']}: {total} anomal{'y' if total == 1 else 'ies'} "
         f"in {payload['detector_name']} (severity {top['severity']:.0f})"
     )
     subject = subject.encode("ascii", "replace").decode()[:_SUBJECT_LIMIT]
@@ -158,7 +170,7 @@ def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
     lines += [
         "",
         f"Interval {payload['interval_start']} to {payload['interval_end']}: "
-        f"{len(groups)} anomaly group(s) with severity ≥ {payload['threshold']:g}.",
+        f"{total} anomaly group(s) with severity ≥ {payload['threshold']:g}.",
         "",
     ]
     for n, group in enumerate(groups[:_TEXT_GROUPS], start=1):
@@ -172,8 +184,8 @@ def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
         for name, values in group["contributions"].items():
             top_values = ", ".join(f"{v} {share:g}%" for v, share in list(values.items())[:3])
             lines.append(f"   contributing {name}: {top_values}")
-    if len(groups) > _TEXT_GROUPS:
-        lines.append(f"... and {len(groups) - _TEXT_GROUPS} more group(s).")
+    if total > min(len(groups), _TEXT_GROUPS):
+        lines.append(f"... and {total - min(len(groups), _TEXT_GROUPS)} more group(s).")
     lines += ["", f"All anomalies of this interval: {payload['anomalies_uri']}"]
     return subject, "\n".join(lines)
 

@@ -36,7 +36,7 @@ import numpy as np
 from connector.detector.alerts import AlertSender, SeriesAnomaly, alert_payload, group_anomalies
 from connector.detector.data import DatasetSpec, SeriesTable, read_history, read_interval
 from connector.errors import DetectorError
-from connector.intervals import expand_path
+from connector.intervals import align, expand_path
 from connector.storage import ObjectNotFoundError, PreconditionFailedError
 
 if TYPE_CHECKING:
@@ -357,10 +357,20 @@ def score_interval(
     spec = DatasetSpec.from_params(params)
     layout = Layout.of(params)
     start, end = interval.start, interval.end
+    if align(start, params.frequency, params.timezone) != start:
+        raise DetectorError(
+            f"{start.isoformat()} is not the start of a {params.detector_frequency} interval "
+            f"in {params.detector.timezone}; pass the window the crawler unloaded"
+        )
     local_start = start.astimezone(spec.timezone)
     anomalies_key = layout.anomalies(local_start)
-    stored = _read_pointer(store, layout)
-    pointer, etag = stored
+    pointer, etag = _read_pointer(store, layout)
+    if pointer.get("params_hash") != _hash(_params_view(params)):
+        raise DetectorError(
+            "params.json changed what the detector reads or learns since it was built "
+            f"(model v{pointer['version']}); build it again (connector detector build, or "
+            "the builder Lambda) before scoring"
+        )
     summary: dict[str, Any] = {
         "detector_name": params.detector_name,
         "interval_start": start.isoformat(),

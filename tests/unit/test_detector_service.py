@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from connector.config import Params, load_params
 from connector.detector import service
+from connector.detector.alerts import alert_payload
 from connector.detector.service import (
     build_detector,
     check_backend_available,
@@ -442,3 +443,58 @@ def test_lookoutmetrics_backend_fails_at_validate_with_the_way_out() -> None:
     with pytest.raises(DetectorError, match=r"ended in October 2025.*\"backend\": \"builtin\""):
         check_backend_available(params)
     check_backend_available(make_params())
+
+
+def test_scoring_refuses_unaligned_windows_and_unbuilt_changes(aws: dict[str, Any]) -> None:
+    store = aws["store"]
+    write_history(store)
+    build_detector(make_params(), store, now=NOW)
+    start = next_interval()
+    # Given a window that does not start on an hour / Then it is refused
+    with pytest.raises(DetectorError, match="not the start of a PT1H interval"):
+        score_interval(make_params(), store, Interval(start + timedelta(minutes=5), start))
+    # Given params.json changed a dimension without a rebuild / Then scoring says build again
+    changed = make_params(dimension_list=["platform"])
+    with pytest.raises(DetectorError, match="build it again"):
+        score_interval(changed, store, Interval(start, start + timedelta(hours=1)))
+    # But an alert-only change needs no rebuild
+    assert score_interval(
+        make_params(alert_threshold=90), store, Interval(start, start + timedelta(hours=1))
+    )
+
+
+def test_alert_payload_stays_within_the_lambda_limit() -> None:
+    # Given a thousand groups in one interval
+    group = {
+        "severity": 80.0,
+        "primary_measure": "views",
+        "group_by": {"platform": "web"},
+        "measures": [{"measure": "views", "series": 1, "expected": 1.0, "actual": 9.0}],
+        "contributions": {"platform": {"web": 100.0}},
+        "series": [
+            {
+                "dimensions": {"platform": "web"},
+                "measure": "views",
+                "severity": 80.0,
+                "expected": 1.0,
+                "actual": 9.0,
+            }
+        ]
+        * 5,
+    }
+    payload = alert_payload(
+        detector_name="shop",
+        alert_name="alerter",
+        alert_description="",
+        threshold=70,
+        interval_start="s",
+        interval_end="e",
+        groups=[group] * 1000,
+        anomalies_uri="s3://b/k",
+    )
+    # Then the payload fits, says how many there were, and the text points at the file
+    assert len(json.dumps(payload)) < 256_000
+    assert payload["total_groups"] == 1000 and len(payload["anomaly_groups"]) < 1000
+    assert "alerter: 1000 anomalies in shop" in payload["subject"]
+    assert "... and 990 more group(s)." in payload["message"]
+    assert "s3://b/k" in payload["message"]
