@@ -27,7 +27,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.detector.service import build_detector, load_deployed_params
+from connector.detector.service import (
+    build_detector,
+    check_backend_available,
+    load_deployed_params,
+)
 from connector.storage import S3ObjectStore
 
 logger = Logger(service="detector-builder")
@@ -58,6 +62,8 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     request = BuildEvent.model_validate(event or {})
     store = S3ObjectStore(boto3.client("s3"), settings.bucket)
     params = load_deployed_params(store, settings.params_key, role_arn=settings.role_arn)
+    # Before any client is made: botocore without lookoutmetrics would fail obscurely.
+    check_backend_available(params)
     report = build_detector(
         params,
         store,

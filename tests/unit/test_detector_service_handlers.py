@@ -15,6 +15,7 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from connector.detector import service
+from connector.errors import DetectorError
 from connector.storage import S3ObjectStore
 
 # The handlers live in the top-level ``lambdas`` directory (the Lambda asset root), which
@@ -97,3 +98,16 @@ def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATA_BUCKET", raising=False)
     with pytest.raises(ValidationError, match="DATA_BUCKET"):
         build_detector.Settings.model_validate({})
+
+
+def test_build_handler_with_lookoutmetrics_fails_with_the_way_out(
+    deployed: S3ObjectStore,
+) -> None:
+    # Given params.json asking for the retired service
+    deployed.put(
+        "config/params.json",
+        make_params(detector={"backend": "lookoutmetrics"}).to_json().encode(),
+    )
+    # Then the builder raises the domain error, not botocore's UnknownServiceError
+    with pytest.raises(DetectorError, match="ended in October 2025"):
+        build_detector.handler({}, Context())
