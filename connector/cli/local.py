@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,12 @@ _REPO = Path(__file__).resolve().parents[2]
 
 class LocalRunError(ConnectorError):
     """A local run cannot start: a missing file, or options that contradict each other."""
+
+
+class LocalRunFailed(ConnectorError):
+    """A state machine execution of the local run failed."""
+
+    exit_code = 1
 
 
 def register(app: typer.Typer) -> None:
@@ -137,7 +144,7 @@ def run(
         datetime | None, typer.Option(help="Crawl continuously until this time (UTC).")
     ] = None,
     clock: Annotated[
-        str, typer.Option(help="'simulated' (as fast as possible) or 'real' (wall clock).")
+        str, typer.Option(help="'simulated' (as fast as possible) or 'realtime' (wall clock).")
     ] = "simulated",
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Folder for the bucket and the report.")
@@ -157,8 +164,8 @@ def run(
         )
     if intervals is not None and until is not None:
         raise LocalRunError("pass either --intervals or --until, not both")
-    if clock not in ("simulated", "real"):
-        raise LocalRunError(f"--clock {clock!r}: use 'simulated' or 'real'")
+    if clock not in ("simulated", "realtime"):
+        raise LocalRunError(f"--clock {clock!r}: use 'simulated' or 'realtime'")
     loaded = load_params(params)
     history = _history_range(loaded, start, end)
     with _progress() as progress:
@@ -193,6 +200,7 @@ class _Outcome:
     backtest: list[Anomaly] = field(default_factory=list)
     live_anomalies: list[Anomaly] = field(default_factory=list)
     alerts: int = 0
+    failures: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -208,10 +216,12 @@ def _run_pipeline(
     clock: str,
 ) -> _Outcome:
     # Imported here: the runtime pulls in moto, which only the local commands need.
-    from connector.local.runtime import LocalRuntime
+    from connector.local.runtime import LocalRuntime, Tick
 
     params = load_params(params_path)
     freq, tz = params.frequency, params.timezone
+    # Synthesis imports the CDK through jsii, whose Node banner would break the progress bars.
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
     historical = len(intervals_between(history[0], history[1], freq, tz))
     stages: dict[str, float] = {}
     bucket_dir = output / "bucket"
@@ -219,27 +229,46 @@ def _run_pipeline(
         runtime = LocalRuntime(params_path, warehouse, output / "runtime")
         runtime.__enter__()
     try:
-        with _stage(progress, stages, f"Historical crawl: {historical:,} intervals"):
-            runtime.run_historical(start=history[0], end=history[1])
+        with _stage(progress, stages, f"Historical crawl and detector: {historical:,} intervals"):
+            result = runtime.run_historical(start=history[0], end=history[1])
+        if not result.succeeded:
+            raise LocalRunFailed(
+                f"the historical crawl {result.status}: {result.error}: {_cause(result.cause)} "
+                f"(execution {result.execution_arn}; scratch files in {output / 'runtime'})"
+            )
         total = (
             intervals or 0 if until is None else len(intervals_between(history[1], until, freq, tz))
         )
         task = progress.add_task("Continuous crawl", total=total or None)
         tick_began = time.perf_counter()
 
-        def on_tick(*_: Any, **__: Any) -> None:
+        def on_tick(tick: Tick) -> None:
             progress.advance(task)
+            if not tick.result.succeeded:
+                failures.append(
+                    f"run for {tick.interval.start:%Y-%m-%d %H:%M} {tick.result.status}: "
+                    f"{tick.result.error}: {_cause(tick.result.cause)}"
+                )
 
+        failures: list[str] = []
         runtime.drive_schedule(
-            history[1], until=until, intervals=intervals, clock=clock, on_tick=on_tick
+            history[1],
+            until=until,
+            intervals=intervals,
+            clock=clock,  # type: ignore[arg-type]
+            on_tick=on_tick,
         )
         stages["Continuous crawl"] = time.perf_counter() - tick_began
         progress.update(task, completed=total, total=total)
         with _stage(progress, stages, "Exporting the bucket"):
             runtime.export_bucket(bucket_dir)
         alerts = len(runtime.sns_messages())
+        bucket = runtime.data_bucket
     finally:
         runtime.__exit__(None, None, None)
+    if not params.s3_bucket:
+        # The deployment names the bucket when params.json leaves it empty, as the shipped one does.
+        params = params.model_copy(update={"s3_bucket": bucket})
     live_end = until or history[1] + freq.delta * (intervals or 0)
     files = _data_files(bucket_dir, params)
     prefix_dir = bucket_dir / params.data_prefix
@@ -255,6 +284,7 @@ def _run_pipeline(
         backtest=read_anomalies(_latest(prefix_dir.glob("detector/backtest/*.jsonl"))),
         live_anomalies=read_anomalies(prefix_dir.glob("anomalies/*/*.jsonl")),
         alerts=alerts,
+        failures=failures,
         stage_seconds=stages,
     )
 
@@ -277,7 +307,8 @@ def _finish(
         "Series (combinations × measures)": f"{len(series):,}",
         "Anomalies detected (continuous)": f"{len(live.anomalies):,}",
         "Anomalies detected (backtest)": f"{len(backtest.anomalies):,}",
-        "Alerts sent": f"{outcome.alerts:,}",
+        "SNS messages (alerts, failures)": f"{outcome.alerts:,}",
+        "Continuous runs failed": f"{len(outcome.failures):,}",
     }
     if labels:
         summary.update(
@@ -299,14 +330,49 @@ def _finish(
         focus=outcome.live,
         title=f"{title}: {params.detector_name}",
     )
+    figures = {
+        "historical_intervals": outcome.historical_intervals,
+        "continuous_intervals": outcome.continuous_intervals,
+        "rows": rows,
+        "files": len(outcome.data_files),
+        "bytes": outcome.data_bytes,
+        "series": len(series),
+        "sns_messages": outcome.alerts,
+        "continuous_failures": outcome.failures,
+        "continuous": _figures(live),
+        "backtest": _figures(backtest),
+        "stage_seconds": outcome.stage_seconds,
+        "elapsed_seconds": round(time.perf_counter() - began, 2),
+    }
+    # The same figures for scripts and tests, which should not parse a rich table.
+    (output / "summary.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="dim")
     table.add_column(justify="right")
     for key, value in summary.items():
         table.add_row(key, str(value))
     console.print(table)
+    for failure in outcome.failures[:3]:
+        error_console.print(f"[red]continuous crawl failed:[/] {failure}", highlight=False)
     console.print(f"Report: {report}")
     console.print(f"Bucket: {outcome.bucket}")
+
+
+def _cause(cause: str | None) -> str:
+    """The message inside a Lambda error's JSON cause, else the cause as given."""
+    try:
+        return str(json.loads(cause or "")["errorMessage"])
+    except (ValueError, KeyError, TypeError):
+        return cause or "no cause given"
+
+
+def _figures(evaluation: Evaluation) -> dict[str, int]:
+    return {
+        "anomalies": len(evaluation.anomalies),
+        "labelled": evaluation.labelled,
+        "found": evaluation.recalled,
+        "false_alerts": evaluation.false_alerts,
+    }
 
 
 def _recall(evaluation: Evaluation) -> str:
@@ -323,6 +389,8 @@ def _write_demo_params(path: Path, *, history_days: int) -> Path:
     source = _REPO / "params.json"
     document: dict[str, Any] = json.loads(source.read_text(encoding="utf-8"))
     document.pop("$schema", None)
+    # The embedded runtime serves whichever cluster is named; the Data API needs one.
+    document.setdefault("warehouse", {})["cluster_identifier"] = "demo-warehouse"
     crawl = document.setdefault("crawl", {})
     crawl["queries_dir"] = str(_REPO / "queries")
     crawl["historical_start"] = f"P{history_days}D"

@@ -434,9 +434,10 @@ def _extent(series: Sequence[Series], interval: timedelta) -> tuple[datetime, da
 
 
 def _plot_window(scored: tuple[datetime, datetime], first: datetime) -> tuple[datetime, datetime]:
-    """The scored range with three times its length of history before it, for context."""
+    """The scored range with history before it for context: three times its length, a week
+    at least (enough to show the daily and weekly pattern a detection stands out from)."""
     begin, end = scored
-    context = (end - begin) * 3
+    context = max((end - begin) * 3, timedelta(days=7))
     return max(first, begin - context), end
 
 

@@ -1,0 +1,74 @@
+"""``connector demo`` end to end, shortened: 14 days of history, 6 hours of continuous crawl.
+
+Runs the real synthesized state machines in the embedded runtime over a generated
+warehouse, then checks what a newcomer gets: a summary, the bucket exported with one
+folder per continuous interval (named by its START), and a self-contained report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from connector.cli import local
+
+pytestmark = pytest.mark.e2e
+
+DAYS, HOURS = 14, 6
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    # Given the demo commands on their own app (independent of the main app's registry)
+    app = typer.Typer()
+    local.register(app)
+    output = tmp_path_factory.mktemp("demo") / "demo-output"
+
+    # When the short demo runs
+    result = CliRunner().invoke(
+        app, ["demo", "--output", str(output), "--days", str(DAYS), "--hours", str(HOURS)]
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return output, result.output
+
+
+def test_demo_summary_counts_what_was_crawled_and_detected(demo_run) -> None:
+    output, stdout = demo_run
+    figures = json.loads((output / "summary.json").read_text())
+
+    # Then every interval was crawled, every continuous run succeeded
+    assert figures["historical_intervals"] == DAYS * 24
+    assert figures["continuous_intervals"] == HOURS
+    assert figures["continuous_failures"] == []
+    # And the bucket holds exactly the warehouse's rows of the crawled range, 21 × 2 series
+    assert figures["rows"] == (DAYS * 24 + HOURS) * 21
+    assert figures["series"] == 42
+    # And the labelled spike in the continuous hours is found
+    assert figures["continuous"]["labelled"] >= 1
+    assert figures["continuous"]["found"] == figures["continuous"]["labelled"]
+    assert "Historical intervals crawled" in stdout and "report.html" in stdout
+
+
+def test_demo_exports_one_folder_per_interval_start(demo_run) -> None:
+    output, _ = demo_run
+    live = output / "bucket" / "ecommerce" / "live"
+
+    # Then the continuous folders are named by interval START, one per hour crawled
+    folders = sorted(p.relative_to(live).as_posix() for p in live.glob("*/*") if p.is_dir())
+    assert folders == [f"20260119/{hour:02d}00" for hour in range(HOURS)]
+    assert any((output / "bucket" / "ecommerce" / "historical").iterdir())
+
+
+def test_demo_report_is_self_contained(demo_run) -> None:
+    output, _ = demo_run
+    html = (output / "report.html").read_text(encoding="utf-8")
+
+    # Then it opens offline and shows the plots and the scoring
+    assert not re.search(r"https?://|<script|<link|@import", html, re.IGNORECASE)
+    assert html.count("<svg") >= 42
+    assert "Labelled anomalies in the scored range" in html
