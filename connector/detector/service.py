@@ -50,14 +50,14 @@ MIN_SEVERITY = 50.0
 BACKTEST_SHARE = 0.3
 # Fewer history intervals than this and the backtest is skipped: nothing to learn from.
 MIN_BACKTEST_INTERVALS = 20
-# Params that change what the model learned; any other change applies without retraining.
+# Params that change what the model learned; any other change applies without retraining
+# (alerts, crawl settings, the live folder template, the role Lookout for Metrics used).
 _TRAINING_FIELDS = (
     "detector_frequency",
     "timestamp_column",
     "dimension_list",
     "metrics_set",
-    "metric_source",
-    "s3_bucket",
+    "metric_source.S3SourceConfig.HistoricalDataPathList",
     "detector.timezone",
     "detector.builtin",
 )

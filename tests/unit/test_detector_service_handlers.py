@@ -111,3 +111,24 @@ def test_build_handler_with_lookoutmetrics_fails_with_the_way_out(
     # Then the builder raises the domain error, not botocore's UnknownServiceError
     with pytest.raises(DetectorError, match="ended in October 2025"):
         build_detector.handler({}, Context())
+
+
+def test_deploy_time_values_filled_differently_do_not_block_scoring(
+    deployed: S3ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the sample's params.json as shipped (no bucket) under the data prefix, and a
+    # builder that fills RoleArn from its environment while the scorer does not
+    original = (Path(__file__).resolve().parents[1] / "data/original_params.json").read_text()
+    data = json.loads(original)
+    data["detector_name"] = "shop"
+    deployed.put("config/params.json", json.dumps(data).encode())
+    monkeypatch.setenv("DETECTOR_ROLE_ARN", "arn:aws:iam::123456789012:role/from-env")
+    assert build_detector.handler({}, Context())["action"] == "created"
+    start = next_interval()
+    write_interval(deployed, start, COMBOS)
+    event = {
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=1)).isoformat(),
+    }
+    # Then scoring accepts the detector as built from the same params.json
+    assert score_interval.handler(event, Context())["status"] == "scored"
