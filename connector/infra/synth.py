@@ -20,6 +20,12 @@ from connector.infra.stack import ConnectorStack, stack_name
 __all__ = ["DEFAULT_PARAMS", "ContextError", "build_app", "context_flag", "synth_template"]
 
 DEFAULT_PARAMS = "params.json"
+# Feature flags set here rather than in cdk.json, so that an in-process synth (tests,
+# the offline runtime) produces the same template as `cdk synth`.
+FEATURE_FLAGS = {
+    # Grant S3 access-log delivery through the bucket policy, not the legacy ACL.
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+}
 
 
 class ContextError(ConnectorError):
@@ -55,7 +61,7 @@ def build_app(
     ``bundle`` (``cdk synth -c params=my.json -c bundle=false``), then to
     ``params.json`` and bundling on. Raises :class:`ParamsError` for an invalid file.
     """
-    app = app or App()
+    app = app or App(context=FEATURE_FLAGS)
     if params_path is None:
         params_path = app.node.try_get_context("params") or DEFAULT_PARAMS
     if bundle is None:

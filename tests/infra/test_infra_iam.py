@@ -1,0 +1,151 @@
+"""Least privilege, read from the synthesized policies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import PROVISIONED, SERVERLESS, resources_of, template_of
+
+pytestmark = pytest.mark.infra
+
+
+def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, policy in resources_of(template, "AWS::IAM::Policy").items():
+        found += [(name, s) for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+    for name, role in resources_of(template, "AWS::IAM::Role").items():
+        for inline in role["Properties"].get("Policies", []):
+            found += [(name, s) for s in inline["PolicyDocument"]["Statement"]]
+    return found
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_of(template: dict[str, Any], policy_name: str) -> str:
+    policy = template["Resources"][policy_name]["Properties"]
+    [role] = policy["Roles"]
+    return str(role["Ref"])
+
+
+@pytest.fixture(scope="module")
+def variants(provisioned: dict[str, Any], serverless: dict[str, Any]) -> list[dict[str, Any]]:
+    lookout = template_of(PROVISIONED, detector={"backend": "lookoutmetrics"})
+    with_user = template_of(PROVISIONED, warehouse={"db_user": "crawler"})
+    return [provisioned, serverless, lookout, with_user]
+
+
+def test_no_wildcard_actions_and_no_s3_star(variants: list[dict[str, Any]]) -> None:
+    # Given every policy statement the connector's own constructs write
+    for template in variants:
+        for name, statement in _statements(template):
+            for action in _listify(statement["Action"]):
+                # Then no action is a wildcard
+                assert "*" not in action, (name, action)
+                assert action != "s3:*"
+
+
+def test_no_managed_policies_on_any_role(variants: list[dict[str, Any]]) -> None:
+    for template in variants:
+        for name, role in resources_of(template, "AWS::IAM::Role").items():
+            assert "ManagedPolicyArns" not in role["Properties"], name
+
+
+def test_pass_role_only_on_the_unload_role_and_only_to_lookoutmetrics(
+    variants: list[dict[str, Any]],
+) -> None:
+    for template in variants:
+        unload_roles = [
+            n for n in resources_of(template, "AWS::IAM::Role") if n.startswith("Unload")
+        ]
+        [unload_role] = unload_roles
+        for _, statement in _statements(template):
+            if "iam:PassRole" in _listify(statement["Action"]):
+                assert statement["Resource"] == {"Fn::GetAtt": [unload_role, "Arn"]}
+                assert statement["Condition"] == {
+                    "StringEquals": {"iam:PassedToService": "lookoutmetrics.amazonaws.com"}
+                }
+
+
+def test_unload_role_is_trusted_by_redshift_and_writes_only_connector_prefixes(
+    provisioned: dict[str, Any],
+) -> None:
+    # Given the UNLOAD role and its policy
+    roles = resources_of(provisioned, "AWS::IAM::Role")
+    [(role_name, role)] = [(n, r) for n, r in roles.items() if n.startswith("Unload")]
+    trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "redshift.amazonaws.com"}]
+    statements = [
+        s for name, s in _statements(provisioned) if _role_of(provisioned, name) == role_name
+    ]
+    by_sid = {s["Sid"]: s for s in statements}
+    # Then it may put objects under historical/ and live/ only
+    assert sorted(by_sid["WriteConnectorPrefixes"]["Action"]) == [
+        "s3:AbortMultipartUpload",
+        "s3:PutObject",
+    ]
+    resources = json.dumps(by_sid["WriteConnectorPrefixes"]["Resource"])
+    assert "/ecommerce/historical/*" in resources and "/ecommerce/live/*" in resources
+    assert by_sid["ListConnectorPrefixes"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["ecommerce/historical/*", "ecommerce/live/*"]}
+    }
+    assert not any("s3:GetObject" in _listify(s["Action"]) for s in statements)
+    assert not any("s3:DeleteObject" in _listify(s["Action"]) for s in statements)
+
+
+def test_state_machines_describe_only_their_own_statements(
+    provisioned: dict[str, Any],
+) -> None:
+    describes = [
+        s
+        for _, s in _statements(provisioned)
+        if "redshift-data:DescribeStatement" in _listify(s["Action"])
+    ]
+    assert len(describes) == 2
+    for statement in describes:
+        assert statement["Condition"] == {
+            "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+        }
+
+
+def test_execute_statement_is_scoped_to_the_cluster_and_secret(
+    provisioned: dict[str, Any],
+) -> None:
+    statements = [s for _, s in _statements(provisioned)]
+    executes = [s for s in statements if "redshift-data:ExecuteStatement" in _listify(s["Action"])]
+    assert executes
+    for statement in executes:
+        text = json.dumps(statement["Resource"])
+        assert ":cluster:redshift-cluster-1" in text
+    secrets = [s for s in statements if "secretsmanager:GetSecretValue" in _listify(s["Action"])]
+    for statement in secrets:
+        assert ":secret:redshift-l4mintegration-??????" in json.dumps(statement["Resource"])
+
+
+def test_temporary_credentials_are_scoped_to_the_db_user() -> None:
+    template = template_of(PROVISIONED, warehouse={"db_user": "crawler"})
+    statements = [s for _, s in _statements(template)]
+    credentials = [
+        s for s in statements if "redshift:GetClusterCredentials" in _listify(s["Action"])
+    ]
+    assert credentials
+    text = json.dumps(credentials[0]["Resource"])
+    assert "dbuser:redshift-cluster-1/crawler" in text
+    assert "dbname:redshift-cluster-1/dev" in text
+    assert not any("secretsmanager:GetSecretValue" in _listify(s["Action"]) for s in statements)
+
+
+def test_serverless_secret_arn_is_used_as_given() -> None:
+    template = template_of(SERVERLESS)
+    secrets = [
+        s
+        for _, s in _statements(template)
+        if "secretsmanager:GetSecretValue" in _listify(s["Action"])
+    ]
+    assert secrets
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-creds"
+    for statement in secrets:
+        assert statement["Resource"] == [arn, f"{arn}-??????"]
