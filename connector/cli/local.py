@@ -12,11 +12,12 @@ user's own DuckDB file and params.json.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -220,15 +221,16 @@ def _run_pipeline(
 
     params = load_params(params_path)
     freq, tz = params.frequency, params.timezone
-    # Synthesis imports the CDK through jsii, whose Node banner would break the progress bars.
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
     historical = len(intervals_between(history[0], history[1], freq, tz))
     stages: dict[str, float] = {}
     bucket_dir = output / "bucket"
-    with _stage(progress, stages, "Synthesising the app and starting the runtime"):
-        runtime = LocalRuntime(params_path, warehouse, output / "runtime")
-        runtime.__enter__()
-    try:
+    failures: list[str] = []
+    with ExitStack() as running:
+        running.enter_context(_quiet())
+        with _stage(progress, stages, "Synthesising the app and starting the runtime"):
+            runtime = running.enter_context(
+                LocalRuntime(params_path, warehouse, output / "runtime")
+            )
         with _stage(progress, stages, f"Historical crawl and detector: {historical:,} intervals"):
             result = runtime.run_historical(start=history[0], end=history[1])
         if not result.succeeded:
@@ -239,7 +241,7 @@ def _run_pipeline(
         total = (
             intervals or 0 if until is None else len(intervals_between(history[1], until, freq, tz))
         )
-        task = progress.add_task("Continuous crawl", total=total or None)
+        task = progress.add_task("Continuous crawl and scoring", total=total or None)
         tick_began = time.perf_counter()
 
         def on_tick(tick: Tick) -> None:
@@ -250,7 +252,6 @@ def _run_pipeline(
                     f"{tick.result.error}: {_cause(tick.result.cause)}"
                 )
 
-        failures: list[str] = []
         runtime.drive_schedule(
             history[1],
             until=until,
@@ -258,14 +259,12 @@ def _run_pipeline(
             clock=clock,  # type: ignore[arg-type]
             on_tick=on_tick,
         )
-        stages["Continuous crawl"] = time.perf_counter() - tick_began
+        stages["Continuous crawl and scoring"] = time.perf_counter() - tick_began
         progress.update(task, completed=total, total=total)
         with _stage(progress, stages, "Exporting the bucket"):
             runtime.export_bucket(bucket_dir)
         alerts = len(runtime.sns_messages())
         bucket = runtime.data_bucket
-    finally:
-        runtime.__exit__(None, None, None)
     if not params.s3_bucket:
         # The deployment names the bucket when params.json leaves it empty, as the shipped one does.
         params = params.model_copy(update={"s3_bucket": bucket})
@@ -454,6 +453,32 @@ def _local_path(bucket_dir: Path, uri: str) -> Path:
 def _latest(files: Iterator[Path]) -> list[Path]:
     ordered = sorted(files)
     return ordered[-1:]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep stdout for the summary: the in-process Lambdas log and emit metrics to stdout,
+    moto logs every failed state, jsii prints a Node banner. Failures are reported by
+    this command from the executions' results instead."""
+    quiet_env = {
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+    }
+    saved_env = {key: os.environ.get(key) for key in quiet_env}
+    moto_logger = logging.getLogger("moto")
+    saved_level = moto_logger.level
+    os.environ.update(quiet_env)
+    moto_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        moto_logger.setLevel(saved_level)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextmanager
