@@ -463,7 +463,8 @@ def _quiet() -> Iterator[None]:
     quiet_env = {
         "POWERTOOLS_LOG_LEVEL": "ERROR",
         "POWERTOOLS_METRICS_DISABLED": "true",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+        # jsii compares this list of major versions with the running Node's major.
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "14,16,18,19,20,21,23",
     }
     saved_env = {key: os.environ.get(key) for key in quiet_env}
     moto_logger = logging.getLogger("moto")
