@@ -211,9 +211,12 @@ def publish_params(store: ObjectStore, key: str, text: str) -> bool:
             store.put(key, body, content_type="application/json", if_none_match=True)
         else:
             store.put(key, body, content_type="application/json", if_match=current.etag)
-    except PreconditionFailedError as exc:
-        if store.get(key).body == body:
-            return False
+    except (PreconditionFailedError, ObjectNotFoundError) as exc:
+        try:
+            if store.get(key).body == body:
+                return False
+        except ObjectNotFoundError:
+            pass
         raise PlanError(
             f"s3://{store.bucket}/{key} changed while this run published params.json; "
             "another deployment is running against the same bucket: run this crawl again "

@@ -47,7 +47,14 @@ LAMBDA_PLATFORMS = (
 )
 # What each kind of function imports. boto3 is bundled although the runtime has one:
 # conditional S3 writes (IfMatch/IfNoneMatch) need a recent botocore.
-PLAN_REQUIREMENTS = ("aws-lambda-powertools", "pydantic", "jinja2", "sqlglot", "boto3")
+PLAN_REQUIREMENTS = (
+    "aws-lambda-powertools",
+    "pydantic",
+    "jinja2",
+    "sqlglot",
+    "boto3",
+    "botocore",
+)
 DETECTOR_REQUIREMENTS = (*PLAN_REQUIREMENTS, "numpy")
 # Runtime code only: the CDK app, the CLI and the offline runtime never run in Lambda.
 _EXCLUDED_PACKAGES = ("infra", "cli", "local")

@@ -1,0 +1,142 @@
+"""Lambda packages built without Docker: content, pip invocation, caching."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from conftest import PROVISIONED, REPO
+
+from connector.config import load_params
+from connector.infra.bundling import (
+    LAMBDA_PLATFORMS,
+    PLAN_REQUIREMENTS,
+    BundlingError,
+    build_asset,
+    pinned,
+    pip_command,
+)
+
+pytestmark = pytest.mark.infra
+
+
+class FakePip:
+    """Stands in for pip: records the command and drops a marker package in --target."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    def __call__(self, command: Sequence[str]) -> None:
+        self.commands.append(list(command))
+        target = Path(command[command.index("--target") + 1])
+        (target / "pydantic").mkdir(parents=True)
+        (target / "pydantic" / "__init__.py").write_text("")
+
+
+def test_pip_downloads_lambda_platform_wheels_only() -> None:
+    # Given the requirements of the plan functions
+    command = pip_command(["pydantic==2.0"], Path("/tmp/x"))
+    # Then pip targets CPython 3.12 on manylinux x86_64, binary wheels only
+    assert command[:4] == [sys.executable, "-m", "pip", "install"]
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert command[command.index("--implementation") + 1] == "cp"
+    assert "--only-binary=:all:" in command
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms == list(LAMBDA_PLATFORMS)
+    assert "manylinux2014_x86_64" in platforms
+    assert command[-1] == "pydantic==2.0"
+
+
+def test_requirements_are_pinned_to_the_tested_versions() -> None:
+    pins = pinned(PLAN_REQUIREMENTS)
+    assert all("==" in pin for pin in pins)
+    assert any(pin.startswith("pydantic==2.") for pin in pins)
+
+
+def test_unknown_requirement_is_a_clear_error() -> None:
+    with pytest.raises(BundlingError, match="not installed"):
+        pinned(["surely-not-an-installed-package"])
+
+
+def test_asset_holds_runtime_code_templates_and_the_validated_params(tmp_path: Path) -> None:
+    # Given params whose templates live elsewhere than the asset's queries/
+    params = load_params(PROVISIONED)
+    pip = FakePip()
+    # When a package is built with dependencies
+    asset = build_asset(
+        tmp_path / "plan",
+        params=params,
+        requirements=PLAN_REQUIREMENTS,
+        install=True,
+        cache_dir=tmp_path / "cache",
+        run=pip,
+    )
+    # Then it holds the handlers, the runtime package without CDK/CLI/local code,
+    # the templates, the dependencies and params.json pointing at the bundled queries
+    assert (asset / "lambdas" / "plan_historical.py").exists()
+    assert (asset / "connector" / "crawl.py").exists()
+    assert not (asset / "connector" / "infra").exists()
+    assert not (asset / "connector" / "cli").exists()
+    assert not (asset / "connector" / "local").exists()
+    assert sorted(p.name for p in (asset / "queries").iterdir()) == sorted(
+        p.name for p in (REPO / "queries").iterdir() if p.suffix == ".j2"
+    )
+    assert (asset / "pydantic" / "__init__.py").exists()
+    assert not list(asset.rglob("__pycache__"))
+    bundled = json.loads((asset / "params.json").read_text())
+    assert bundled["crawl"]["queries_dir"] == "queries"
+    assert bundled["detector_name"] == params.detector_name
+    assert load_params(asset / "params.json").queries_path == asset / "queries"
+
+
+def test_dependencies_are_downloaded_once_per_requirement_set(tmp_path: Path) -> None:
+    params = load_params(PROVISIONED)
+    pip = FakePip()
+    for name in ("first", "second"):
+        build_asset(
+            tmp_path / name,
+            params=params,
+            requirements=PLAN_REQUIREMENTS,
+            install=True,
+            cache_dir=tmp_path / "cache",
+            run=pip,
+        )
+    assert len(pip.commands) == 1
+
+
+def test_without_install_no_pip_runs(tmp_path: Path) -> None:
+    params = load_params(PROVISIONED)
+    pip = FakePip()
+    asset = build_asset(
+        tmp_path / "plan",
+        params=params,
+        requirements=PLAN_REQUIREMENTS,
+        install=False,
+        cache_dir=tmp_path / "cache",
+        run=pip,
+    )
+    assert pip.commands == []
+    assert not (asset / "pydantic").exists()
+    assert (asset / "lambdas" / "plan_continuous.py").exists()
+
+
+def test_a_failing_pip_leaves_no_half_filled_cache(tmp_path: Path) -> None:
+    params = load_params(PROVISIONED)
+
+    def failing(command: Sequence[str]) -> None:
+        Path(command[command.index("--target") + 1]).mkdir(parents=True)
+        raise BundlingError("pip could not download")
+
+    with pytest.raises(BundlingError):
+        build_asset(
+            tmp_path / "plan",
+            params=params,
+            requirements=PLAN_REQUIREMENTS,
+            install=True,
+            cache_dir=tmp_path / "cache",
+            run=failing,
+        )
+    assert not [p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".partial")]
