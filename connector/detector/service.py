@@ -206,9 +206,11 @@ def build_detector(
 
         if lookoutmetrics_client is None:
             raise DetectorError("the lookoutmetrics backend needs a lookoutmetrics client")
-        return LookoutMetricsBuilder(lookoutmetrics_client).build(
+        report = LookoutMetricsBuilder(lookoutmetrics_client).build(
             params, alert_topic_arn=alert_topic_arn
         )
+        _write_status(store, Layout.of(params), params, report, now=now, pointer={})
+        return report
     return _build_builtin(params, store, now=now, force=force)
 
 
@@ -539,8 +541,8 @@ def _write_status(
 ) -> None:
     doc = {
         "detector_name": params.detector_name,
-        "backend": "builtin",
-        "status": "ACTIVE",
+        "backend": report.backend,
+        "status": report.status,
         "frequency": params.detector_frequency,
         "timezone": params.detector.timezone,
         "model_version": report.version,
@@ -555,6 +557,7 @@ def _write_status(
             "end": report.history_end,
         },
         "backtest": report.backtest,
+        **report.details,
     }
     store.put(layout.status, _dumps(doc), content_type="application/json")
 

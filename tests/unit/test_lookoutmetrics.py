@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from connector.detector.lookoutmetrics import (
     metric_set_request,
     require_client_support,
 )
-from connector.detector.service import build_detector
+from connector.detector.service import build_detector, detector_status
 from connector.errors import DetectorError
 from connector.storage import MemoryObjectStore
 
@@ -380,14 +381,19 @@ def test_service_dispatches_to_the_builder(client: Any, monkeypatch: pytest.Monk
         describe(stub, "INACTIVE")
         stub.add_response("activate_anomaly_detector", {}, {"AnomalyDetectorArn": DETECTOR_ARN})
         describe(stub, "LEARNING")
+        store = MemoryObjectStore(BUCKET)
         report = build_detector(
             params,
-            MemoryObjectStore(BUCKET),
-            now=None,  # type: ignore[arg-type]
+            store,
+            now=datetime(2026, 1, 1, tzinfo=UTC),
             lookoutmetrics_client=client,
             alert_topic_arn=TOPIC,
         )
     assert (report.backend, report.status) == ("lookoutmetrics", "LEARNING")
+    # And the status records the detector's ARNs for `connector detector status`
+    status = detector_status(params, store)
+    assert status["backend"] == "lookoutmetrics"
+    assert status["anomaly_detector_arn"] == DETECTOR_ARN
 
 
 def test_installed_botocore_has_no_client_and_says_what_to_do() -> None:
