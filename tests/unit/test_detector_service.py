@@ -7,12 +7,14 @@ independently of the real algorithm, which has its own tests.
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import boto3
 import numpy as np
@@ -498,3 +500,37 @@ def test_alert_payload_stays_within_the_lambda_limit() -> None:
     assert "alerter: 1000 anomalies in shop" in payload["subject"]
     assert "... and 990 more group(s)." in payload["message"]
     assert "s3://b/k" in payload["message"]
+
+
+def test_gzip_files_and_local_time_zone_end_to_end(aws: dict[str, Any]) -> None:
+    # Given GZIP files and a detector in Berlin time: naive timestamps are Berlin wall clock
+    store = aws["store"]
+    csv = {
+        "Charset": "UTF-8",
+        "ContainsHeader": True,
+        "Delimiter": ",",
+        "FileCompression": "GZIP",
+        "QuoteSymbol": '"',
+    }
+    params = make_params(detector={"timezone": "Europe/Berlin"})
+    data = params.model_dump(by_alias=True, exclude_none=True)
+    data["metric_source"]["S3SourceConfig"]["FileFormatDescriptor"]["CsvFormatDescriptor"] = csv
+    params = Params.model_validate(data)
+    header = "timestamp,platform,marketplace,views,revenue\n"
+    body = header + "".join(
+        _rows(HISTORY_START + timedelta(hours=h), COMBOS) for h in range(HISTORY_HOURS)
+    )
+    store.put("shop/historical/part_000.gz", gzip.compress(body.encode()))
+    report = build_detector(params, store, now=NOW)
+    # Then the intervals are Berlin hours (the first row, 00:10 local, is 23:10 UTC)
+    assert report.history_start == "2023-12-31T23:00:00+00:00"
+    # When the Berlin hour 00:00-01:00 of Jan 3 is scored from its (local) folder
+    local = datetime(2024, 1, 3, tzinfo=ZoneInfo("Europe/Berlin"))
+    store.put(
+        "shop/live/20240103/0000/part_000.gz",
+        gzip.compress((header + _rows(local.replace(tzinfo=None), COMBOS, 1000.0)).encode()),
+    )
+    result = score_interval(params, store, Interval(local, local + timedelta(hours=1)))
+    # Then its rows are read and the anomalies are filed under the local date and hour
+    assert result["rows"] == 6 and result["anomaly_groups"] >= 1
+    assert result["anomalies_key"] == "shop/anomalies/20240103/0000.jsonl"
