@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -157,7 +158,9 @@ def aws() -> Iterator[dict[str, Any]]:
 
 
 def make_params(**changes: Any) -> Params:
-    params = load_params("tests/data/original_params.json").with_deployment(BUCKET, ROLE)
+    params = load_params(
+        Path(__file__).resolve().parents[1] / "data" / "original_params.json"
+    ).with_deployment(BUCKET, ROLE)
     data = params.model_dump(by_alias=True, exclude_none=True)
     data.update({"detector_name": "shop", "alert_threshold": 60, **changes})
     data["metric_source"]["S3SourceConfig"]["HistoricalDataPathList"] = [
