@@ -227,6 +227,11 @@ def _decode(stored: StoredObject, where: str) -> Watermark:
 
 
 def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or 'document'}: {error['msg']}"
+            for error in exc.errors()
+        )
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
