@@ -56,8 +56,8 @@ def _number(value: float) -> float | None:
 def group_anomalies(anomalies: list[SeriesAnomaly]) -> list[dict[str, Any]]:
     """Group one interval's anomalous series; groups sorted by severity, highest first.
 
-    Each group: ``severity`` (the highest series score), ``group_by`` (the shared
-    dimension values, empty for a lone series without dimensions), ``measures``
+    Each group: ``severity`` (the highest series score), ``group_by`` (the dimension
+    values all its series share; empty without dimensions), ``measures``
     (per measure: series count, expected and actual totals), ``contributions``
     (per dimension, each value's share of the absolute deviation, in percent) and
     the ``series`` themselves.
@@ -65,18 +65,27 @@ def group_anomalies(anomalies: list[SeriesAnomaly]) -> list[dict[str, Any]]:
     remaining = list(range(len(anomalies)))
     groups: list[dict[str, Any]] = []
     while remaining:
-        by_value: dict[tuple[str, str], list[int]] = defaultdict(list)
+        # Which combinations each dimension value covers; the measures of one
+        # combination always stay together.
+        by_value: dict[tuple[str, str], set[tuple[str, ...]]] = defaultdict(set)
         for i in remaining:
+            combination = tuple(anomalies[i].dimensions.values())
             for name, value in anomalies[i].dimensions.items():
-                by_value[(name, value)].append(i)
+                by_value[(name, value)].add(combination)
         best = max(by_value.items(), key=lambda kv: len(kv[1]), default=None)
         if best is not None and len(best[1]) > 1:
-            (name, value), members = best
-            group_by = {name: value}
+            name, value = best[0]
+            members = [i for i in remaining if anomalies[i].dimensions.get(name) == value]
         else:
-            members = [remaining[0]]
-            group_by = dict(anomalies[members[0]].dimensions)
-        groups.append(_group([anomalies[i] for i in members], group_by))
+            first = anomalies[remaining[0]].dimensions
+            members = [i for i in remaining if anomalies[i].dimensions == first]
+        chosen = [anomalies[i] for i in members]
+        shared = {
+            name: value
+            for name, value in chosen[0].dimensions.items()
+            if all(a.dimensions.get(name) == value for a in chosen)
+        }
+        groups.append(_group(chosen, shared))
         taken = set(members)
         remaining = [i for i in remaining if i not in taken]
     groups.sort(key=lambda g: -g["severity"])

@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from connector.config import Params, load_params
 from connector.detector import service
-from connector.detector.alerts import alert_payload
+from connector.detector.alerts import SeriesAnomaly, alert_payload, group_anomalies
 from connector.detector.service import (
     build_detector,
     check_backend_available,
@@ -537,3 +537,34 @@ def test_gzip_files_and_local_time_zone_end_to_end(aws: dict[str, Any]) -> None:
     # Then its rows are read and the anomalies are filed under the local date and hour
     assert result["rows"] == 6 and result["anomaly_groups"] >= 1
     assert result["anomalies_key"] == "shop/anomalies/20240103/0000.jsonl"
+
+
+def test_grouping_keeps_a_combination_together_and_names_what_is_shared() -> None:
+    def anomaly(platform: str, market: str, measure: str, score: float = 80.0) -> SeriesAnomaly:
+        dims = {"platform": platform, "marketplace": market}
+        return SeriesAnomaly(
+            dimensions=dims, measure=measure, score=score, expected=1.0, actual=5.0
+        )
+
+    # Given web/us and web/de anomalous, and app/us on both measures
+    groups = group_anomalies(
+        [
+            anomaly("web", "us", "views", 90.0),
+            anomaly("web", "de", "views"),
+            anomaly("app", "us", "views"),
+            anomaly("app", "us", "revenue"),
+        ]
+    )
+    # Then web is one group; app/us another with both measures, named by both values
+    assert [g["group_by"] for g in groups] == [
+        {"platform": "web"},
+        {"platform": "app", "marketplace": "us"},
+    ]
+    assert [m["measure"] for m in groups[1]["measures"]] == ["views", "revenue"]
+    # And without dimensions all anomalous measures form one group
+    lone = [
+        SeriesAnomaly({}, "views", 70.0, 1.0, 2.0),
+        SeriesAnomaly({}, "revenue", 60.0, 1.0, 2.0),
+    ]
+    (only,) = group_anomalies(lone)
+    assert only["group_by"] == {} and len(only["series"]) == 2
