@@ -191,6 +191,8 @@ def alert_text(payload: dict[str, Any]) -> tuple[str, str]:
                 f"{entry['expected']:g} ({entry['series']} series)"
             )
         for name, values in group["contributions"].items():
+            if name in group["group_by"]:
+                continue
             top_values = ", ".join(f"{v} {share:g}%" for v, share in list(values.items())[:3])
             lines.append(f"   contributing {name}: {top_values}")
     if total > min(len(groups), _TEXT_GROUPS):
