@@ -25,6 +25,9 @@ BUCKET = "connector-data"
 ROLE = "arn:aws:iam::123456789012:role/unload"
 EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:HistoricalCrawl:run-1"
 
+# A handler that raises before adding a metric makes Powertools warn that it has none.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 
 @dataclass
 class FakeContext:
