@@ -67,9 +67,26 @@ class LocalRunFailed(ConnectorError):
     exit_code = 1
 
 
+_DEMO_HELP = (
+    "Run the whole connector offline on generated data with labelled anomalies: generate a "
+    "DuckDB warehouse shaped like the 2022 demo, crawl its history with the real historical "
+    "state machine, build the detector, run the continuous crawler over the following hours "
+    "on a simulated clock, and write OUTPUT/report.html. No AWS account needed."
+)
+_RUN_HELP = (
+    "Run the connector on your own DuckDB data in the embedded runtime: historical crawl "
+    "[--start, --end), detector build, then the continuous crawler for --intervals N or "
+    "--until T; the bucket is exported to OUTPUT/bucket with a report in OUTPUT/report.html."
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
-    app.command("run")(run)
+    app.command(
+        "demo", help=_DEMO_HELP, short_help="Run the whole pipeline offline on generated data."
+    )(demo)
+    app.command(
+        "run", help=_RUN_HELP, short_help="Run the pipeline offline on your own DuckDB data."
+    )(run)
 
 
 # --- Commands ------------------------------------------------------------------------
@@ -87,12 +104,7 @@ def demo(
     ] = DEMO_LIVE_HOURS,
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = DEMO_SEED,
 ) -> None:
-    """Run the whole connector offline on generated data with labelled anomalies.
-
-    Generates a DuckDB warehouse shaped like the 2022 demo, crawls its history with the
-    real historical state machine, builds the detector, runs the continuous crawler
-    over the following hours, and writes OUTPUT/report.html.
-    """
+    """Run the whole connector offline on generated data with labelled anomalies."""
     began = time.perf_counter()
     output = output.resolve()
     live_start = DEMO_START + timedelta(days=days)

@@ -278,7 +278,7 @@ def write_report(
     window = _plot_window(scored, first)
 
     by_series = _group(anomalies)
-    detail = _detail_series(series, by_series, evaluation.labels, window)
+    detail, hidden_detail = _detail_series(series, by_series, labels, window)
     detail_plots = [
         {
             "title": f"{s.name} · {s.measure}",
@@ -349,7 +349,7 @@ def write_report(
             scored=f"{_fmt(scored[0])} – {_fmt(scored[1])} UTC",
             summary=[(key, str(value)) for key, value in summary.items()],
             detail_plots=detail_plots,
-            hidden_detail=max(0, len(_flagged(series, by_series, evaluation.labels)) - len(detail)),
+            hidden_detail=hidden_detail,
             small_plots=small_plots,
             measures=list(dict.fromkeys(s.measure for s in series)),
             label_rows=label_rows,
@@ -402,9 +402,20 @@ def _labels_for(series: Series, labels: Iterable[Label]) -> list[Label]:
 
 
 def _flagged(
-    series: Sequence[Series], by_series: Mapping[_Key, list[Anomaly]], labels: Sequence[Label]
-) -> list[Series]:
-    return [s for s in series if (s.dimensions, s.measure) in by_series or _labels_for(s, labels)]
+    series: Sequence[Series],
+    by_series: Mapping[_Key, list[Anomaly]],
+    labels: Sequence[Label],
+    window: tuple[datetime, datetime],
+) -> list[tuple[float, Series]]:
+    """Series with a detection or a labelled window inside ``window``, with their top severity."""
+    begin, end = window
+    flagged = []
+    for s in series:
+        hits = [a for a in by_series.get((s.dimensions, s.measure), []) if begin <= a.start < end]
+        labelled = [lb for lb in _labels_for(s, labels) if lb.start < end and lb.end > begin]
+        if hits or labelled:
+            flagged.append((max((a.severity for a in hits), default=0.0), s))
+    return flagged
 
 
 def _detail_series(
@@ -412,15 +423,12 @@ def _detail_series(
     by_series: Mapping[_Key, list[Anomaly]],
     labels: Sequence[Label],
     window: tuple[datetime, datetime],
-) -> list[Series]:
-    """Series worth a full plot: detections or labels in the scored range, strongest first."""
-
-    def strength(s: Series) -> float:
-        hits = by_series.get((s.dimensions, s.measure), [])
-        return max((a.severity for a in hits if window[0] <= a.start < window[1]), default=0.0)
-
-    flagged = sorted(_flagged(series, by_series, labels), key=lambda s: (-strength(s), s.name))
-    return flagged[:MAX_DETAIL_PLOTS]
+) -> tuple[list[Series], int]:
+    """Series worth a full plot, strongest detection first, and how many more there were."""
+    flagged = sorted(
+        _flagged(series, by_series, labels, window), key=lambda pair: (-pair[0], pair[1].name)
+    )
+    return [s for _, s in flagged[:MAX_DETAIL_PLOTS]], max(0, len(flagged) - MAX_DETAIL_PLOTS)
 
 
 def _extent(series: Sequence[Series], interval: timedelta) -> tuple[datetime, datetime]:

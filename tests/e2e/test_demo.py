@@ -72,3 +72,54 @@ def test_demo_report_is_self_contained(demo_run) -> None:
     assert not re.search(r"https?://|<script|<link|@import", html, re.IGNORECASE)
     assert html.count("<svg") >= 42
     assert "Labelled anomalies in the scored range" in html
+
+
+def test_run_local_on_an_existing_warehouse(demo_run) -> None:
+    # Given the demo's warehouse and params.json, used as a user's own data
+    output, _ = demo_run
+    app = typer.Typer()
+    local.register(app)
+    target = output.parent / "run-output"
+
+    # When 'run --local' crawls a week of it and three more hours
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--local",
+            "--warehouse",
+            str(output / "warehouse.duckdb"),
+            "--params",
+            str(output / "params.json"),
+            "--start",
+            "2026-01-12",
+            "--end",
+            "2026-01-19",
+            "--intervals",
+            "3",
+            "--output",
+            str(target),
+        ],
+    )
+
+    # Then it crawls exactly that, scores without labels, and writes its own report
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    figures = json.loads((target / "summary.json").read_text())
+    assert figures["historical_intervals"] == 7 * 24
+    assert figures["continuous_intervals"] == 3
+    assert figures["continuous_failures"] == []
+    assert figures["rows"] == (7 * 24 + 3) * 21
+    assert figures["continuous"]["labelled"] == 0
+    html = (target / "report.html").read_text(encoding="utf-8")
+    assert "Labelled anomalies" not in html
+
+
+def test_run_without_local_explains_what_to_do() -> None:
+    # When 'run' is called without --local
+    app = typer.Typer()
+    local.register(app)
+    result = CliRunner().invoke(app, ["run", "--warehouse", "x.duckdb"])
+
+    # Then it refuses with a domain error pointing at --local (exit code 2 via main)
+    assert isinstance(result.exception, local.LocalRunError)
+    assert "--local" in str(result.exception)
