@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from connector.cli.console import error_console
@@ -32,21 +31,16 @@ for _name in _COMMAND_MODULES:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, map domain errors to exit codes, never a traceback."""
-    command = typer.main.get_command(app)
+    """Entry point: run the app; a domain error becomes a message and its exit code.
+
+    Usage errors (unknown command, bad option) are typer's own: it prints them with the
+    command's usage line and exits 2.
+    """
     try:
-        command.main(args=argv, prog_name="connector", standalone_mode=False)
+        app(args=argv, prog_name="connector")
     except ConnectorError as exc:
         error_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        error_console.print("aborted")
-        sys.exit(1)
     except KeyboardInterrupt:
         error_console.print("interrupted")
         sys.exit(130)

@@ -150,7 +150,21 @@ def validate_params(
     checks: list[Check] = []
     for kind in CRAWL_KINDS:
         checks += _check_kind(params, kind, windows[kind], bucket=bucket, role_arn=role)
+    checks.append(_check_backend(params))
     return checks
+
+
+def _check_backend(params: Params) -> Check:
+    # The detector package is imported here, not at module level: it pulls numpy, and
+    # `connector render` must stay quick to start.
+    from connector.detector.service import check_backend_available
+
+    label = f"detector · {params.detector.backend}"
+    try:
+        check_backend_available(params)
+    except ConnectorError as exc:
+        return Check(label, False, str(exc))
+    return Check(label, True, "available")
 
 
 def _render_windows(

@@ -298,19 +298,21 @@ def test_entry_point_exits_0_for_a_valid_render(
 ) -> None:
     monkeypatch.setattr(connector.cli, "app", make_app())
     params_file = write_params(tmp_path)
-    connector.cli.main(
-        [
-            "render",
-            "--crawl",
-            "continuous",
-            "--start",
-            "2024-03-01T10:00Z",
-            "--params",
-            str(params_file),
-            "--role-arn",
-            ROLE,
-        ]
-    )
+    with pytest.raises(SystemExit) as exited:
+        connector.cli.main(
+            [
+                "render",
+                "--crawl",
+                "continuous",
+                "--start",
+                "2024-03-01T10:00Z",
+                "--params",
+                str(params_file),
+                "--role-arn",
+                ROLE,
+            ]
+        )
+    assert exited.value.code == 0
     captured = capsys.readouterr()
     assert len(statements_of(captured.out)) == 1
     assert captured.err == ""
