@@ -17,6 +17,9 @@ of turning the historical query into CSV:
                trailing CRC, which moto decodes in pure Python: 5 s per 100 MB) and
                ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`` large enough to keep objects in memory
                instead of spilling every one over 5 MB to a temporary file.
+* ``unload, direct to moto``  a prototype of the next step: UNLOAD's files handed to
+               moto's S3 backend in-process (no botocore request, no HTTP parsing), as
+               a hook in ``connector/local/moto_hooks.py`` could do.
 * ``naive``    fetch the rows into Python (``fetchmany``) and write them with
                ``csv.writer``: what a crawler without UNLOAD would do.
 
@@ -41,12 +44,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 from unittest import mock
 
 import boto3
 import duckdb
 from botocore.config import Config
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 
 from connector.config import Params, load_params
 from connector.intervals import Interval, plan_chunks
@@ -113,8 +119,12 @@ def bench(tmp: Path, target_rows: int, repeat: int, *, naive: bool) -> list[Resu
     window = Interval(info.start, info.end)
     query, _ = transpile(render_query("ecommerce.sql.j2", window=window, params=params))
     results = [best(repeat, lambda: copy_path(info.path, query, tmp / "copy.csv"))]
-    results.append(best(repeat, lambda: unload_path(info.path, params, window, tmp, tuned=False)))
-    results.append(best(repeat, lambda: unload_path(info.path, params, window, tmp, tuned=True)))
+    for s3_path in ("default", "tuned", "direct"):
+        results.append(
+            best(
+                repeat, lambda s3_path=s3_path: unload_path(info.path, params, window, tmp, s3_path)
+            )
+        )
     if naive:
         results.append(best(1, lambda: naive_path(info.path, query, tmp / "naive.csv")))
     return results
@@ -134,7 +144,7 @@ def copy_path(database: Path, query: str, target: Path) -> Result:
 
 
 def unload_path(
-    database: Path, params: Params, window: Interval, tmp: Path, *, tuned: bool
+    database: Path, params: Params, window: Interval, tmp: Path, s3_path: str
 ) -> Result:
     chunks = plan_chunks(
         window.start,
@@ -143,16 +153,18 @@ def unload_path(
         params.timezone,
         params.crawl.chunk_intervals,
     )
+    tuned = s3_path != "default"
     config = Config(request_checksum_calculation="when_required") if tuned else None
     buffer = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(1 << 31)} if tuned else {}
     with mock_aws(), mock.patch.dict(os.environ, buffer):
         s3 = boto3.client("s3", region_name="us-east-1", config=config)
         s3.create_bucket(Bucket=BUCKET)
+        target = _DirectS3(s3) if s3_path == "direct" else s3
         statements = [
             render_unload(params, "historical", chunk, bucket=BUCKET, role_arn=ROLE)
             for chunk in chunks
         ]
-        with DuckDBDataApi(database, s3=s3, workers=2, read_only=True, scratch_dir=tmp) as api:
+        with DuckDBDataApi(database, s3=target, workers=2, read_only=True, scratch_dir=tmp) as api:
             began = time.perf_counter()
             ids = [
                 api.execute_statement(Sql=sql, Database="dev", ClusterIdentifier="bench")["Id"]
@@ -166,10 +178,27 @@ def unload_path(
         objects = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
         size = sum(o["Size"] for page in objects for o in page.get("Contents", []))
     rows = sum(int(d["ResultRows"]) for d in described)
-    client = "tuned S3 client" if tuned else "default S3 client"
+    client = {
+        "default": "default S3 client",
+        "tuned": "tuned S3 client",
+        "direct": "direct to moto's backend",
+    }[s3_path]
     return Result(
         f"unload: {len(chunks)} chunks, Data API emulation, {client}", rows, size, seconds
     )
+
+
+class _DirectS3:
+    """The two S3 calls UNLOAD makes, with ``put_object`` going straight into moto's backend."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def list_objects_v2(self, **kwargs: Any) -> Any:
+        return self._client.list_objects_v2(**kwargs)
+
+    def put_object(self, *, Bucket: str, Key: str, Body: BinaryIO) -> None:
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_object(Bucket, Key, Body.read())
 
 
 def naive_path(database: Path, query: str, target: Path) -> Result:
