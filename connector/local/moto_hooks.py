@@ -1,0 +1,200 @@
+"""Every hook the embedded runtime puts into moto's internals, and nothing else.
+
+moto (pinned exactly in pyproject.toml) executes Step Functions definitions, but
+three things our state machines need are missing; each is bridged here, in one place,
+and each has a test in ``tests/unit/test_local_moto_hooks.py`` that fails loudly when
+a moto upgrade moves what it patches:
+
+1. **Service name.** CDK's ``CallAwsService(service="redshiftdata")`` emits
+   ``arn:aws:states:::aws-sdk:redshiftdata:*``; the interpreter passes ``redshiftdata``
+   to boto3, which only knows ``redshift-data``. The interpreter's SFN→boto name map
+   learns the alias, and its error-name map learns ``RedshiftData`` so errors are named
+   ``RedshiftData.<Exception>`` as in AWS (which Retry/Catch match on).
+2. **Lambda.** Without Docker, moto's simple Lambda backend echoes its input. Its
+   ``invoke`` is replaced by a callable that runs our real handler in-process; a
+   handler's exception comes back as a function error (``X-Amz-Function-Error``) so
+   the state machine's Retry/Catch see it exactly as they would in AWS.
+3. **Redshift Data API.** moto stores statements but never runs them (a poll loop
+   would spin forever). Its ``redshift-data`` responses are routed to an object with
+   the Data API's shape, :class:`connector.local.redshift_data.DuckDBDataApi`.
+
+:func:`installed` applies all three for the duration of a ``with`` block and restores
+moto afterwards. The patches are process-wide (moto's backends are), so one runtime
+at a time per process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
+from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+    StateTaskService,
+)
+
+from connector.local.redshift_data import DataApiError
+
+__all__ = [
+    "DataApi",
+    "LambdaInvoker",
+    "LambdaResult",
+    "installed",
+    "lambda_invoke_hook",
+    "redshift_data_hook",
+    "service_name_hook",
+]
+
+SFN_SERVICE = "redshiftdata"
+BOTO_SERVICE = "redshift-data"
+ERROR_PREFIX = "RedshiftData"
+
+_active = threading.Lock()
+
+
+class LambdaResult(NamedTuple):
+    """What a Lambda invocation returns: the payload, and the function error if any."""
+
+    payload: bytes
+    function_error: str | None = None
+
+
+LambdaInvoker = Callable[[str, str | None, str], LambdaResult]
+"""``invoker(function_name_or_arn, qualifier, payload_json) -> LambdaResult``."""
+
+
+class DataApi(Protocol):
+    """The four Data API calls the hook routes (boto3 keyword names and shapes)."""
+
+    def execute_statement(self, **request: Any) -> dict[str, Any]: ...
+
+    def describe_statement(self, *, Id: str) -> dict[str, Any]: ...
+
+    def get_statement_result(self, *, Id: str, NextToken: str | None = None) -> dict[str, Any]: ...
+
+    def cancel_statement(self, *, Id: str) -> dict[str, Any]: ...
+
+
+@contextmanager
+def service_name_hook() -> Iterator[None]:
+    """Teach the interpreter that SFN's ``redshiftdata`` is boto3's ``redshift-data``."""
+    names = StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES
+    errors = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
+    added_name = SFN_SERVICE not in names
+    added_error = SFN_SERVICE not in errors
+    names[SFN_SERVICE] = BOTO_SERVICE  # type: ignore[index]
+    errors[SFN_SERVICE] = ERROR_PREFIX
+    try:
+        yield
+    finally:
+        if added_name:
+            del names[SFN_SERVICE]  # type: ignore[attr-defined]
+        if added_error:
+            del errors[SFN_SERVICE]
+
+
+@contextmanager
+def lambda_invoke_hook(invoker: LambdaInvoker) -> Iterator[None]:
+    """Route every synchronous invoke of moto's Docker-less Lambda to ``invoker``."""
+    original = LambdaSimpleBackend.invoke
+
+    def invoke(
+        self: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        # Resolve first so an unknown function is moto's own ResourceNotFound error.
+        function = self.get_function(function_name, qualifier)
+        payload = body.decode() if isinstance(body, bytes) else (body or "{}")
+        result = invoker(function.function_arn, qualifier, payload)
+        if result.function_error is not None:
+            response_headers["x-amz-function-error"] = result.function_error
+        response_headers["Content-Length"] = str(len(result.payload))
+        return result.payload
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
+
+
+_DATA_API_ACTIONS: dict[str, tuple[str, ...]] = {
+    "execute_statement": (
+        "Sql",
+        "Database",
+        "ClusterIdentifier",
+        "WorkgroupName",
+        "SecretArn",
+        "DbUser",
+        "ClientToken",
+        "StatementName",
+        "Parameters",
+        "WithEvent",
+        "SessionKeepAliveSeconds",
+        "SessionId",
+        "ResultFormat",
+    ),
+    "describe_statement": ("Id",),
+    "get_statement_result": ("Id", "NextToken"),
+    "cancel_statement": ("Id",),
+}
+
+
+@contextmanager
+def redshift_data_hook(api: DataApi) -> Iterator[None]:
+    """Answer moto's ``redshift-data`` requests from ``api`` instead of moto's stub."""
+    originals = {name: getattr(RedshiftDataAPIServiceResponse, name) for name in _DATA_API_ACTIONS}
+
+    def route(action: str, fields: tuple[str, ...]) -> Callable[..., Any]:
+        def respond(self: RedshiftDataAPIServiceResponse) -> tuple[int, dict[str, str], str]:
+            request = {f: v for f in fields if (v := self._get_param(f)) is not None}
+            try:
+                response = getattr(api, action)(**request)
+            except DataApiError as exc:
+                raise JsonRESTError(exc.code, exc.message) from exc
+            return 200, {}, json.dumps(response, default=_json_timestamp)
+
+        return respond
+
+    for action, fields in _DATA_API_ACTIONS.items():
+        setattr(RedshiftDataAPIServiceResponse, action, route(action, fields))
+    try:
+        yield
+    finally:
+        for action, original in originals.items():
+            setattr(RedshiftDataAPIServiceResponse, action, original)
+
+
+def _json_timestamp(value: object) -> float:
+    # The Data API is a JSON-protocol service: botocore reads timestamps as epoch seconds.
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@contextmanager
+def installed(*, lambda_invoker: LambdaInvoker, data_api: DataApi) -> Iterator[None]:
+    """All hooks at once, for one runtime; a second concurrent runtime is refused."""
+    if not _active.acquire(blocking=False):
+        raise RuntimeError("another local runtime is already running in this process")
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(service_name_hook())
+            stack.enter_context(lambda_invoke_hook(lambda_invoker))
+            stack.enter_context(redshift_data_hook(data_api))
+            yield
+    finally:
+        _active.release()

@@ -1,0 +1,553 @@
+"""The embedded runtime: the deployed state machines, executed offline against DuckDB.
+
+:class:`LocalRuntime` starts moto in-process with Step Functions in executing mode,
+creates the stack's resources through the ordinary boto3 APIs under the names
+:mod:`connector.local.resolve` gives them, and registers the synthesized state machine
+definitions unchanged. Lambda tasks call the real handlers in-process; Redshift Data
+API tasks run on :class:`~connector.local.redshift_data.DuckDBDataApi` over the
+user's DuckDB file; the bucket is moto's S3 and can be exported to a folder.
+
+EventBridge Scheduler does not fire in moto, so :meth:`LocalRuntime.drive_schedule`
+plays its part: it starts the continuous crawl once per closed interval with the
+schedule's input, on a simulated clock (as fast as the crawl runs) or in real time.
+Poll waits are set to zero through the execution input (``poll_seconds``), which the
+plan Lambdas pass on to the state machines' Wait states.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import boto3
+from moto import mock_aws
+
+from connector.config import Params, load_params
+from connector.errors import ConnectorError
+from connector.intervals import Interval, next_boundary
+from connector.local import moto_hooks
+from connector.local.moto_hooks import LambdaResult
+from connector.local.redshift_data import DuckDBDataApi
+from connector.local.resolve import (
+    LOCAL_ACCOUNT,
+    LOCAL_REGION,
+    LocalFunction,
+    LocalStack,
+    LocalStateMachine,
+    resolve_template,
+)
+
+__all__ = [
+    "CONTINUOUS_OUTPUT",
+    "HISTORICAL_OUTPUT",
+    "ExecutionResult",
+    "HistorySummary",
+    "LocalRuntime",
+    "LocalRuntimeError",
+    "Tick",
+]
+
+HISTORICAL_OUTPUT = "HistoricalCrawlStateMachineArn"
+CONTINUOUS_OUTPUT = "ContinuousCrawlStateMachineArn"
+_MOTO_CONFIG: dict[str, Any] = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+_TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+_LOCAL_SECRET = {"username": "local", "password": "local", "engine": "duckdb"}
+
+Handler = Callable[[Any, Any], Any]
+Clock = Literal["simulated", "realtime"]
+
+
+class LocalRuntimeError(ConnectorError):
+    """The local runtime cannot start or run what it was asked to."""
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """What an execution did, from its event history."""
+
+    events: int
+    states_entered: Mapping[str, int]
+    """State name → how many times it was entered (Map iterations count each time)."""
+    failures: tuple[str, ...]
+    """``"<event type>: <error>: <cause>"`` for each failure event, in order."""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How one state machine execution ended."""
+
+    execution_arn: str
+    status: str
+    input: Mapping[str, Any]
+    output: Any
+    error: str | None
+    cause: str | None
+    duration: float
+    """Wall-clock seconds from StartExecution to the terminal status."""
+    history: HistorySummary
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One firing of the emulated schedule."""
+
+    index: int
+    interval: Interval
+    """The interval that closed; the crawl derives its window(s) from ``scheduled_time``."""
+    scheduled_time: datetime
+    result: ExecutionResult
+
+
+@dataclass
+class _LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalRuntime:
+    """The connector's stack, emulated in this process; use it as a context manager.
+
+    ``params_path`` is the params.json the app is synthesised from; ``warehouse`` the
+    DuckDB file standing in for Redshift; ``workdir`` a folder for scratch files.
+    ``template`` skips synthesis (tests synthesise once and reuse it); ``handlers``
+    maps a ``Handler`` string of the template to a callable, replacing the import.
+    """
+
+    def __init__(
+        self,
+        params_path: Path | str,
+        warehouse: Path | str,
+        workdir: Path | str,
+        *,
+        template: Mapping[str, Any] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        poll_seconds: int = 0,
+        statement_workers: int = 2,
+        execution_timeout: float = 600.0,
+    ) -> None:
+        self.params_path = Path(params_path)
+        self.warehouse = Path(warehouse)
+        self.workdir = Path(workdir)
+        self.params: Params = load_params(self.params_path)
+        self._template = template
+        self._handler_overrides = dict(handlers or {})
+        self._handlers: dict[str, Handler] = {}
+        self.poll_seconds = poll_seconds
+        self._statement_workers = statement_workers
+        self._execution_timeout = execution_timeout
+        self._stack: ExitStack | None = None
+        self._lambda_lock = threading.Lock()
+        self._names = (f"local-{i:05d}" for i in itertools.count(1))
+        self.session: boto3.Session | None = None
+        self.stack: LocalStack | None = None
+        self.data_api: DuckDBDataApi | None = None
+        self.data_bucket = ""
+        self._functions: dict[str, LocalFunction] = {}
+        self._sns_queue_urls: list[str] = []
+        self._sns_messages: list[dict[str, Any]] = []
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def __enter__(self) -> LocalRuntime:
+        if not self.warehouse.is_file():
+            raise LocalRuntimeError(
+                f"warehouse {self.warehouse} does not exist; create it with "
+                "'connector demo' or point --warehouse at a DuckDB file"
+            )
+        template = self._template if self._template is not None else self._synth()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        stack = ExitStack()
+        try:
+            mock = mock_aws(config=_MOTO_CONFIG)
+            mock.start()
+            stack.callback(mock.stop)
+            stack.enter_context(_environment({"AWS_DEFAULT_REGION": LOCAL_REGION}))
+            self.session = boto3.Session(region_name=LOCAL_REGION)
+            self.stack = resolve_template(template, account=LOCAL_ACCOUNT, region=LOCAL_REGION)
+            scratch = self.workdir / "scratch"
+            scratch.mkdir(exist_ok=True)
+            self.data_api = DuckDBDataApi(
+                self.warehouse,
+                s3=self.client("s3"),
+                workers=self._statement_workers,
+                scratch_dir=scratch,
+            )
+            stack.callback(self.data_api.close)
+            stack.enter_context(
+                moto_hooks.installed(lambda_invoker=self._invoke, data_api=self.data_api)
+            )
+            self._create_resources(self.stack)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the emulated account (only while the runtime runs)."""
+        if self.session is None:
+            raise LocalRuntimeError("the local runtime is not running; use it in a with block")
+        return self.session.client(service, region_name=LOCAL_REGION)  # type: ignore[call-overload]
+
+    def _synth(self) -> dict[str, Any]:
+        # The CDK app (and with it aws_cdk) is only imported when no template is given.
+        from connector.infra.synth import synth_template
+
+        template: dict[str, Any] = synth_template(self.params_path, bundle=False)
+        return template
+
+    # --- resources --------------------------------------------------------------------
+
+    def _create_resources(self, stack: LocalStack) -> None:
+        s3, sns, sqs = self.client("s3"), self.client("sns"), self.client("sqs")
+        buckets = [r.name for r in stack.of_type("AWS::S3::Bucket")]
+        if self.params.s3_bucket:
+            buckets.append(self.params.s3_bucket)
+        for bucket in dict.fromkeys(buckets):
+            s3.create_bucket(Bucket=bucket)
+        self.data_bucket = self._pick_data_bucket(stack, buckets)
+
+        secrets = self.client("secretsmanager")
+        secret_names = [r.name for r in stack.of_type("AWS::SecretsManager::Secret")]
+        if self.params.secret_name:
+            secret_names.append(self.params.secret_name)
+        for name in dict.fromkeys(secret_names):
+            secrets.create_secret(Name=name, SecretString=json.dumps(_LOCAL_SECRET))
+
+        for topic in stack.of_type("AWS::SNS::Topic"):
+            arn = sns.create_topic(Name=topic.name)["TopicArn"]
+            # SNS keeps nothing readable; an SQS subscription records every message.
+            queue_url = sqs.create_queue(QueueName=f"{topic.name[:70]}-inbox")["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+            self._sns_queue_urls.append(queue_url)
+        for queue in stack.of_type("AWS::SQS::Queue"):
+            sqs.create_queue(QueueName=queue.name)
+
+        iam = self.client("iam")
+        for role in stack.of_type("AWS::IAM::Role"):
+            iam.create_role(RoleName=role.name, AssumeRolePolicyDocument="{}")
+        fallback_role = iam.create_role(RoleName="local-runtime", AssumeRolePolicyDocument="{}")[
+            "Role"
+        ]["Arn"]
+
+        lambda_ = self.client("lambda")
+        for function in stack.functions.values():
+            lambda_.create_function(
+                FunctionName=function.name,
+                Runtime="python3.12",
+                Role=fallback_role,
+                Handler=function.handler,
+                Code={"ZipFile": b"local"},
+                Timeout=function.timeout_seconds,
+                MemorySize=function.memory_mb,
+                Environment={"Variables": dict(function.environment)},
+            )
+            self._functions[function.arn] = function
+
+        sfn = self.client("stepfunctions")
+        for machine in stack.state_machines.values():
+            sfn.create_state_machine(
+                name=machine.name,
+                definition=json.dumps(machine.definition),
+                roleArn=fallback_role,
+                type=machine.type,
+            )
+
+    def _pick_data_bucket(self, stack: LocalStack, buckets: list[str]) -> str:
+        if self.params.s3_bucket:
+            return self.params.s3_bucket
+        in_outputs = [b for b in buckets if b in stack.outputs.values()]
+        candidates = in_outputs or buckets
+        if len(candidates) != 1:
+            raise LocalRuntimeError(
+                "cannot tell the data bucket from the template: "
+                f"{', '.join(candidates) or 'no bucket'}; name it in a stack output"
+            )
+        return candidates[0]
+
+    # --- Lambda -----------------------------------------------------------------------
+
+    def _invoke(self, function_arn: str, qualifier: str | None, payload: str) -> LambdaResult:
+        function = self._functions.get(function_arn.split(":$")[0])
+        if function is None:
+            return _lambda_error(LocalRuntimeError(f"no local handler for {function_arn}"))
+        try:
+            handler = self._handler(function.handler)
+            event = json.loads(payload)
+        except Exception as exc:  # reported to the state machine
+            return _lambda_error(exc)
+        context = _LambdaContext(
+            function_name=function.name,
+            invoked_function_arn=function.arn,
+            memory_limit_in_mb=function.memory_mb,
+            timeout_seconds=function.timeout_seconds,
+        )
+        variables = {
+            **function.environment,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        }
+        # Environment variables are process-wide: one handler runs at a time.
+        with self._lambda_lock, _environment(variables):
+            try:
+                result = handler(event, context)
+                return LambdaResult(json.dumps(result).encode())
+            except Exception as exc:  # a handler error is a Lambda error
+                return _lambda_error(exc)
+
+    def _handler(self, name: str) -> Handler:
+        if name in self._handler_overrides:
+            return self._handler_overrides[name]
+        if name not in self._handlers:
+            module_name, _, attribute = name.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                # Handlers live in the repository's lambdas/, beside the connector package.
+                root = str(Path(__file__).resolve().parents[2])
+                if root in sys.path:
+                    raise
+                sys.path.append(root)
+                module = importlib.import_module(module_name)
+            self._handlers[name] = getattr(module, attribute)
+        return self._handlers[name]
+
+    # --- executions -------------------------------------------------------------------
+
+    def state_machine(self, output_name: str) -> LocalStateMachine:
+        """The state machine a stack output names (e.g. :data:`HISTORICAL_OUTPUT`)."""
+        if self.stack is None:
+            raise LocalRuntimeError("the local runtime is not running; use it in a with block")
+        return self.stack.state_machine_for_output(output_name)
+
+    def execute(
+        self, output_name: str, execution_input: Mapping[str, Any], *, name: str | None = None
+    ) -> ExecutionResult:
+        """Start the state machine of ``output_name`` and wait for it to end."""
+        machine = self.state_machine(output_name)
+        sfn = self.client("stepfunctions")
+        began = time.perf_counter()
+        # moto treats a missing name as the literal name "None": always pass one.
+        arn = sfn.start_execution(
+            stateMachineArn=machine.arn,
+            name=name or next(self._names),
+            input=json.dumps(execution_input),
+        )["executionArn"]
+        deadline = time.monotonic() + self._execution_timeout
+        while (described := sfn.describe_execution(executionArn=arn))["status"] not in _TERMINAL:
+            if time.monotonic() > deadline:
+                sfn.stop_execution(executionArn=arn, error="LocalTimeout")
+                raise LocalRuntimeError(
+                    f"{machine.name} did not finish within {self._execution_timeout:.0f} s"
+                )
+            time.sleep(0.005)
+        duration = time.perf_counter() - began
+        output = described.get("output")
+        return ExecutionResult(
+            execution_arn=arn,
+            status=described["status"],
+            input=dict(execution_input),
+            output=json.loads(output) if output else None,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            duration=duration,
+            history=self._history(arn),
+        )
+
+    def run_historical(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> ExecutionResult:
+        """Crawl ``[start, end)`` (or the default historical range) and build the detector."""
+        execution_input: dict[str, Any] = {"poll_seconds": self.poll_seconds}
+        if start is not None:
+            execution_input["start"] = _iso(start)
+        if end is not None:
+            execution_input["end"] = _iso(end)
+        return self.execute(HISTORICAL_OUTPUT, execution_input)
+
+    def run_continuous(self, scheduled_time: datetime) -> ExecutionResult:
+        """One run of the continuous crawl, as the schedule would start it at that time."""
+        return self.execute(
+            CONTINUOUS_OUTPUT,
+            {"scheduled_time": _iso(scheduled_time), "poll_seconds": self.poll_seconds},
+        )
+
+    def drive_schedule(
+        self,
+        start: datetime,
+        *,
+        until: datetime | None = None,
+        intervals: int | None = None,
+        clock: Clock = "simulated",
+        on_tick: Callable[[Tick], None] | None = None,
+    ) -> list[Tick]:
+        """Fire the continuous crawl after each interval from ``start`` closes.
+
+        The schedule fires ``offset`` seconds after each interval boundary, with that
+        time as ``scheduled_time``. It stops after ``intervals`` firings or at the last
+        interval ending by ``until``. ``clock="realtime"`` sleeps until each firing
+        time; ``"simulated"`` fires at once, one after the other. Without ``until`` or
+        ``intervals`` only a real-time clock may run (until interrupted).
+        """
+        if until is None and intervals is None and clock == "simulated":
+            raise LocalRuntimeError("a simulated schedule needs --until or --intervals")
+        freq, tz = self.params.frequency, self.params.timezone
+        offset = timedelta(seconds=self.params.offset)
+        ticks: list[Tick] = []
+        boundary = start
+        for index in itertools.count():
+            if intervals is not None and index >= intervals:
+                break
+            closes = next_boundary(boundary, freq, tz)
+            if until is not None and closes > until:
+                break
+            fires = closes + offset
+            if clock == "realtime":
+                time.sleep(max(0.0, (fires - datetime.now(UTC)).total_seconds()))
+            result = self.run_continuous(fires)
+            tick = Tick(index, Interval(boundary, closes), fires, result)
+            ticks.append(tick)
+            if on_tick is not None:
+                on_tick(tick)
+            boundary = closes
+        return ticks
+
+    def _history(self, execution_arn: str) -> HistorySummary:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        entered: Counter[str] = Counter()
+        failures: list[str] = []
+        for event in events:
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                entered[details["name"]] += 1
+            for key, value in event.items():
+                if key.endswith("EventDetails") and isinstance(value, dict) and "error" in value:
+                    failures.append(
+                        f"{event['type']}: {value.get('error')}: {value.get('cause', '')}"
+                    )
+        return HistorySummary(len(events), dict(entered), tuple(failures))
+
+    # --- outputs ----------------------------------------------------------------------
+
+    def sns_messages(self) -> list[dict[str, Any]]:
+        """Every message published to the stack's topics so far: Subject, Message, TopicArn."""
+        sqs = self.client("sqs")
+        for queue_url in self._sns_queue_urls:
+            while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            ):
+                for message in messages:
+                    envelope = json.loads(message["Body"])
+                    self._sns_messages.append(
+                        {
+                            "TopicArn": envelope.get("TopicArn"),
+                            "Subject": envelope.get("Subject"),
+                            "Message": envelope.get("Message"),
+                        }
+                    )
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return list(self._sns_messages)
+
+    def export_bucket(self, dest: Path | str, *, bucket: str | None = None) -> list[Path]:
+        """Copy every object of the data bucket (or ``bucket``) into ``dest``; return the files."""
+        dest = Path(dest)
+        s3 = self.client("s3")
+        name = bucket or self.data_bucket
+        written: list[Path] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for item in page.get("Contents", []):
+                target = dest / item["Key"]
+                if not target.resolve().is_relative_to(dest.resolve()):
+                    raise LocalRuntimeError(f"object key {item['Key']!r} escapes {dest}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(name, item["Key"], str(target))
+                written.append(target)
+        return written
+
+
+def _iso(instant: datetime) -> str:
+    if instant.tzinfo is None:
+        raise LocalRuntimeError(f"{instant.isoformat()} has no time zone; pass an aware datetime")
+    return instant.isoformat()
+
+
+def _lambda_error(exc: BaseException) -> LambdaResult:
+    # The shape Lambda returns for an unhandled error; Step Functions names the error
+    # after errorType, which is what Retry/Catch match.
+    body = {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "stackTrace": traceback.format_exception(exc)[-5:],
+    }
+    return LambdaResult(json.dumps(body).encode(), "Unhandled")
+
+
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

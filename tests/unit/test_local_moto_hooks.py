@@ -1,0 +1,303 @@
+"""Each hook into moto's internals works, and says so loudly when a moto upgrade breaks it.
+
+If one of these fails after changing the moto pin, read the docstring of
+``connector/local/moto_hooks.py``: the test names the internal that moved.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+
+from connector.local import moto_hooks
+from connector.local.moto_hooks import LambdaResult
+from connector.local.redshift_data import DataApiError
+
+REGION = "us-east-1"
+CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+class FakeDataApi:
+    """Records requests; FAILS statements whose SQL says so."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def execute_statement(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        if request["Sql"] == "throttle":
+            raise DataApiError("ActiveStatementsExceededException", "too many")
+        return {"Id": "statement-1", "CreatedAt": datetime(2026, 1, 1, tzinfo=UTC)}
+
+    def describe_statement(self, *, Id: str) -> dict[str, Any]:
+        return {"Id": Id, "Status": "FINISHED", "CreatedAt": datetime(2026, 1, 1, tzinfo=UTC)}
+
+    def get_statement_result(self, *, Id: str, NextToken: str | None = None) -> dict[str, Any]:
+        return {"Records": [[{"longValue": 1}]], "ColumnMetadata": [], "TotalNumRows": 1}
+
+    def cancel_statement(self, *, Id: str) -> dict[str, Any]:
+        raise DataApiError("ResourceNotFoundException", f"Query does not exist: {Id}")
+
+
+def echo_invoker(function: str, qualifier: str | None, payload: str) -> LambdaResult:
+    event = json.loads(payload)
+    if event.get("fail"):
+        error = {"errorType": "PlanError", "errorMessage": "cannot plan"}
+        return LambdaResult(json.dumps(error).encode(), "Unhandled")
+    return LambdaResult(json.dumps({"function": function, "event": event}).encode())
+
+
+@pytest.fixture
+def aws() -> Iterator[boto3.Session]:
+    with mock_aws(config=CONFIG):
+        yield boto3.Session(region_name=REGION)
+
+
+@pytest.fixture
+def role(aws: boto3.Session) -> str:
+    iam = aws.client("iam")
+    return str(iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+def run_state_machine(aws: boto3.Session, role: str, definition: dict[str, Any]) -> dict[str, Any]:
+    sfn = aws.client("stepfunctions")
+    name = f"m{uuid.uuid4().hex[:8]}"
+    arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+    deadline = time.monotonic() + 20
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution never ended"
+        time.sleep(0.01)
+    return described
+
+
+def sdk_task(action: str, parameters: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": f"arn:aws:states:::aws-sdk:redshiftdata:{action}",
+        "Parameters": parameters,
+        **extra,
+    }
+
+
+# --- the internals each hook patches still exist with the shape it expects -----------
+
+
+def test_moto_internals_the_hooks_patch_still_exist() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
+        StateTaskService,
+    )
+
+    assert isinstance(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES, dict), (
+        "moto's SFN→boto service-name map moved: hook 1 (service_name_hook) needs updating"
+    )
+    assert isinstance(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, dict), (
+        "moto's aws-sdk error-name map moved: hook 1 (service_name_hook) needs updating"
+    )
+    assert list(inspect.signature(LambdaSimpleBackend.invoke).parameters) == [
+        "self",
+        "function_name",
+        "qualifier",
+        "body",
+        "headers",
+        "response_headers",
+    ], "moto's simple Lambda backend invoke() changed: hook 2 (lambda_invoke_hook) needs updating"
+    for action in ("execute_statement", "describe_statement", "get_statement_result"):
+        assert callable(getattr(RedshiftDataAPIServiceResponse, action, None)), (
+            f"moto's redshift-data response {action} moved: hook 3 (redshift_data_hook)"
+        )
+    assert callable(getattr(RedshiftDataAPIServiceResponse, "cancel_statement", None))
+
+
+# --- hook 1: the redshiftdata service name -------------------------------------------
+
+
+def test_without_the_service_name_hook_redshiftdata_tasks_fail(
+    aws: boto3.Session, role: str
+) -> None:
+    # Given only the Data API hook (so a fix in moto itself would show up here)
+    definition = {"StartAt": "Run", "States": {"Run": sdk_task("executeStatement", {}, End=True)}}
+    with moto_hooks.redshift_data_hook(FakeDataApi()):
+        described = run_state_machine(aws, role, definition)
+    # Then moto still does not know "redshiftdata"; if this starts to pass, drop hook 1
+    assert described["status"] == "FAILED"
+
+
+def test_service_name_hook_runs_redshiftdata_tasks_and_names_their_errors(
+    aws: boto3.Session, role: str
+) -> None:
+    # Given a state machine with the aws-sdk:redshiftdata integration CDK emits
+    api = FakeDataApi()
+    definition = {
+        "StartAt": "Run",
+        "States": {
+            "Run": sdk_task(
+                "executeStatement",
+                {"Sql": "SELECT 1", "Database": "dev", "ClusterIdentifier": "c"},
+                ResultSelector={"Id.$": "$.Id"},
+                Next="Describe",
+            ),
+            "Describe": sdk_task(
+                "describeStatement",
+                {"Id.$": "$.Id"},
+                ResultSelector={"Status.$": "$.Status"},
+                Next="Throttled",
+            ),
+            "Throttled": sdk_task(
+                "executeStatement",
+                {"Sql": "throttle", "Database": "dev", "ClusterIdentifier": "c"},
+                Catch=[
+                    {
+                        "ErrorEquals": ["RedshiftData.ActiveStatementsExceededException"],
+                        "ResultPath": "$.caught",
+                        "Next": "Done",
+                    }
+                ],
+                End=True,
+            ),
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
+    # When it runs with the hooks
+    with moto_hooks.service_name_hook(), moto_hooks.redshift_data_hook(api):
+        described = run_state_machine(aws, role, definition)
+
+    # Then the calls reached the Data API and the error is named as AWS names it
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    assert output["Status"] == "FINISHED"
+    assert output["caught"]["Error"] == "RedshiftData.ActiveStatementsExceededException"
+    request = api.requests[0]
+    assert {k: request[k] for k in ("Sql", "Database", "ClusterIdentifier")} == {
+        "Sql": "SELECT 1",
+        "Database": "dev",
+        "ClusterIdentifier": "c",
+    }
+
+
+# --- hook 2: Lambda tasks call our handlers -----------------------------------------
+
+
+def test_lambda_hook_returns_the_handler_payload_and_function_errors(
+    aws: boto3.Session, role: str
+) -> None:
+    # Given a function created through the ordinary API
+    client = aws.client("lambda")
+    arn = client.create_function(
+        FunctionName="plan",
+        Runtime="python3.12",
+        Role=role,
+        Handler="lambdas.plan.handler",
+        Code={"ZipFile": b"local"},
+    )["FunctionArn"]
+
+    with moto_hooks.lambda_invoke_hook(echo_invoker):
+        ok = client.invoke(FunctionName="plan", Payload=b'{"a": 1}')
+        failed = client.invoke(FunctionName="plan", Payload=b'{"fail": true}')
+
+    # Then the invoker saw the function's ARN and event, and its error is a function error
+    assert json.loads(ok["Payload"].read()) == {"function": arn, "event": {"a": 1}}
+    assert "FunctionError" not in ok
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "PlanError"
+
+
+def test_lambda_errors_reach_retry_and_catch_by_their_error_type(
+    aws: boto3.Session, role: str
+) -> None:
+    aws.client("lambda").create_function(
+        FunctionName="plan",
+        Runtime="python3.12",
+        Role=role,
+        Handler="lambdas.plan.handler",
+        Code={"ZipFile": b"local"},
+    )
+    definition = {
+        "StartAt": "Plan",
+        "States": {
+            "Plan": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "plan", "Payload": {"fail": True}},
+                "Catch": [{"ErrorEquals": ["PlanError"], "ResultPath": "$.e", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    with moto_hooks.lambda_invoke_hook(echo_invoker):
+        described = run_state_machine(aws, role, definition)
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"])["e"]["Error"] == "PlanError"
+
+
+def test_lambda_hook_restores_moto_on_exit() -> None:
+    original = LambdaSimpleBackend.invoke
+    with moto_hooks.lambda_invoke_hook(echo_invoker):
+        assert LambdaSimpleBackend.invoke is not original
+    assert LambdaSimpleBackend.invoke is original
+
+
+# --- hook 3: the Redshift Data API ---------------------------------------------------
+
+
+def test_redshift_data_hook_routes_boto3_calls_with_their_shapes(aws: boto3.Session) -> None:
+    api = FakeDataApi()
+    client = aws.client("redshift-data")
+    with moto_hooks.redshift_data_hook(api):
+        submitted = client.execute_statement(
+            Sql="SELECT 1",
+            Database="dev",
+            WorkgroupName="local-wg",
+            ClientToken="t-1",
+            StatementName="name",
+        )
+        described = client.describe_statement(Id=submitted["Id"])
+        result = client.get_statement_result(Id=submitted["Id"])
+        with pytest.raises(ClientError) as raised:
+            client.cancel_statement(Id="gone")
+
+    # Then every field arrived, timestamps parse, and errors keep their code
+    assert api.requests == [
+        {
+            "Sql": "SELECT 1",
+            "Database": "dev",
+            "WorkgroupName": "local-wg",
+            "ClientToken": "t-1",
+            "StatementName": "name",
+        }
+    ]
+    assert described["CreatedAt"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert result["Records"] == [[{"longValue": 1}]]
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_redshift_data_hook_restores_moto_on_exit() -> None:
+    original = RedshiftDataAPIServiceResponse.execute_statement
+    with moto_hooks.redshift_data_hook(FakeDataApi()):
+        assert RedshiftDataAPIServiceResponse.execute_statement is not original
+    assert RedshiftDataAPIServiceResponse.execute_statement is original
+
+
+def test_only_one_runtime_may_hook_moto_at_a_time() -> None:
+    first = moto_hooks.installed(lambda_invoker=echo_invoker, data_api=FakeDataApi())
+    second = moto_hooks.installed(lambda_invoker=echo_invoker, data_api=FakeDataApi())
+    with first, pytest.raises(RuntimeError, match="already running"), second:
+        pass

@@ -1,0 +1,305 @@
+"""LocalRuntime on a small hand-written stack: resources, Lambda, Data API, SNS, export.
+
+The end-to-end tests (tests/e2e/test_e2e_crawl.py) run the synthesized app; these pin
+the runtime's own behaviour on a template whose shape mirrors it (plan Lambda → Map of
+executeStatement / Wait / describeStatement / Choice, Catch → SNS) and runs in a second.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from connector.local.runtime import LocalRuntime, LocalRuntimeError, Tick
+from connector.sql import build_unload
+
+ROLE = "arn:aws:iam::123456789012:role/Unload"
+
+
+class Csv:
+    delimiter = ","
+    file_compression = "NONE"
+    quote_symbol = '"'
+
+
+def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A stand-in plan Lambda: one UNLOAD per hour of the requested range."""
+    request = event["input"]
+    start = datetime.fromisoformat(request.get("start") or request["scheduled_time"])
+    end = datetime.fromisoformat(request["end"]) if "end" in request else start + timedelta(hours=1)
+    if request.get("explode"):
+        raise ValueError("the plan cannot be made")
+    statements = []
+    hour = start
+    while hour < end:
+        following = hour + timedelta(hours=1)
+        query = (
+            "SELECT ts, views FROM events "
+            f"WHERE ts >= '{hour:%Y-%m-%d %H:%M:%S}' AND ts < '{following:%Y-%m-%d %H:%M:%S}'"
+        )
+        if request.get("bad_sql"):
+            query = "SELECT nope FROM events"
+        target = f"s3://{context_bucket()}/live/{hour:%Y%m%d/%H%M}/"
+        statements.append(
+            {
+                "sql": build_unload(query, s3_uri=target, iam_role_arn=ROLE, csv=Csv()),
+                "client_token": f"{hour:%Y%m%d%H}",
+                "window_start": hour.isoformat(),
+                "window_end": following.isoformat(),
+                "target": target,
+            }
+        )
+        hour = following
+    return {"statements": statements, "poll_seconds": request.get("poll_seconds", 5)}
+
+
+def context_bucket() -> str:
+    import os
+
+    return os.environ["DATA_BUCKET"]
+
+
+def _loop() -> dict[str, Any]:
+    sdk = "arn:aws:states:::aws-sdk:redshiftdata:"
+    return {
+        "StartAt": "StartUnload",
+        "States": {
+            "StartUnload": {
+                "Type": "Task",
+                "Resource": sdk + "executeStatement",
+                "Parameters": {
+                    "Database": "dev",
+                    "ClusterIdentifier": "local",
+                    "Sql.$": "$.statement.sql",
+                    "ClientToken.$": "$.statement.client_token",
+                },
+                "ResultSelector": {"Id.$": "$.Id"},
+                "ResultPath": "$.execution",
+                "Next": "WaitForUnload",
+            },
+            "WaitForUnload": {"Type": "Wait", "SecondsPath": "$.poll_seconds", "Next": "Check"},
+            "Check": {
+                "Type": "Task",
+                "Resource": sdk + "describeStatement",
+                "Parameters": {"Id.$": "$.execution.Id"},
+                "ResultSelector": {"Status.$": "$.Status"},
+                "ResultPath": "$.status",
+                "Next": "Status",
+            },
+            "Status": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.status.Status", "StringEquals": "FINISHED", "Next": "Done"},
+                    {"Variable": "$.status.Status", "StringEquals": "FAILED", "Next": "Error"},
+                ],
+                "Default": "WaitForUnload",
+            },
+            "Done": {"Type": "Succeed"},
+            "Error": {
+                "Type": "Task",
+                "Resource": sdk + "describeStatement",
+                "Parameters": {"Id.$": "$.execution.Id"},
+                "ResultSelector": {"Error.$": "$.Error"},
+                "ResultPath": "$.failure",
+                "Next": "Failed",
+            },
+            "Failed": {
+                "Type": "Fail",
+                "Error": "UnloadFailed",
+                "CausePath": "States.Format('UNLOAD failed: {}', $.failure.Error)",
+            },
+        },
+    }
+
+
+def _definition_string() -> dict[str, Any]:
+    """The definition as CDK emits it: JSON text joined around Refs and GetAtts."""
+    definition = {
+        "StartAt": "Plan",
+        "States": {
+            "Plan": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {
+                    "FunctionName": "@FUNCTION@",
+                    "Payload": {"input.$": "$"},
+                },
+                "ResultSelector": {
+                    "statements.$": "$.Payload.statements",
+                    "poll_seconds.$": "$.Payload.poll_seconds",
+                },
+                "ResultPath": "$.plan",
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify"}
+                ],
+                "Next": "Unload",
+            },
+            "Unload": {
+                "Type": "Map",
+                "ItemsPath": "$.plan.statements",
+                "ItemSelector": {
+                    "statement.$": "$$.Map.Item.Value",
+                    "poll_seconds.$": "$.plan.poll_seconds",
+                },
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **_loop()},
+                "MaxConcurrency": 2,
+                "ResultPath": None,
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Notify"}
+                ],
+                "End": True,
+            },
+            "Notify": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {
+                    "TopicArn": "@TOPIC@",
+                    "Subject": "crawl failed",
+                    "Message.$": (
+                        "States.Format('Error: {}. Cause: {}', $.error.Error, $.error.Cause)"
+                    ),
+                },
+                "ResultPath": None,
+                "Next": "CrawlFailed",
+            },
+            "CrawlFailed": {
+                "Type": "Fail",
+                "ErrorPath": "$.error.Error",
+                "CausePath": "$.error.Cause",
+            },
+        },
+    }
+    text = json.dumps(definition)
+    before, rest = text.split("@FUNCTION@")
+    middle, after = rest.split("@TOPIC@")
+    return {
+        "Fn::Join": [
+            "",
+            [before, {"Fn::GetAtt": ["PlanFunction", "Arn"]}, middle, {"Ref": "Failures"}, after],
+        ]
+    }
+
+
+TEMPLATE: dict[str, Any] = {
+    "Parameters": {"BootstrapVersion": {"Type": "String", "Default": "/cdk-bootstrap/version"}},
+    "Resources": {
+        "DataBucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+        "Failures": {"Type": "AWS::SNS::Topic", "Properties": {}},
+        "PlanFunction": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Handler": "lambdas.plan_local_test.handler",
+                "Timeout": 60,
+                "Environment": {"Variables": {"DATA_BUCKET": {"Ref": "DataBucket"}}},
+            },
+        },
+        "Crawl": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {"DefinitionString": _definition_string()},
+        },
+    },
+    "Outputs": {
+        "DataBucketName": {"Value": {"Ref": "DataBucket"}},
+        "HistoricalCrawlStateMachineArn": {"Value": {"Ref": "Crawl"}},
+        "ContinuousCrawlStateMachineArn": {"Value": {"Ref": "Crawl"}},
+    },
+}
+HANDLERS = {"lambdas.plan_local_test.handler": plan}
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE events AS SELECT TIMESTAMP '2026-01-01' + range * INTERVAL 10 MINUTE "
+            "AS ts, range::INTEGER AS views FROM range(36)"
+        )
+    return path
+
+
+@pytest.fixture
+def runtime(warehouse: Path, tmp_path: Path) -> Any:
+    params = Path(__file__).parents[2] / "params.json"
+    with LocalRuntime(
+        params, warehouse, tmp_path / "work", template=TEMPLATE, handlers=HANDLERS
+    ) as local:
+        yield local
+
+
+def test_historical_run_unloads_each_hour_through_the_state_machine(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    # When the crawl runs over three hours
+    result = runtime.run_historical(START, START + timedelta(hours=3))
+
+    # Then it succeeded, the Map ran three loops, and each hour's file holds its six rows
+    assert result.succeeded, (result.error, result.cause, result.history.failures)
+    assert result.history.states_entered["StartUnload"] == 3
+    assert result.duration < 10
+    files = runtime.export_bucket(tmp_path / "bucket")
+    names = sorted(p.relative_to(tmp_path / "bucket").as_posix() for p in files)
+    assert names == [f"live/20260101/0{h}00/000" for h in range(3)]
+    first = (tmp_path / "bucket/live/20260101/0000/000").read_text().splitlines()
+    assert first == ["ts,views"] + [f"2026-01-01 00:{m}0:00,{m}" for m in range(6)]
+    assert runtime.sns_messages() == []
+
+
+def test_a_failing_statement_takes_the_catch_path_and_publishes_why(
+    runtime: LocalRuntime,
+) -> None:
+    # When the planned SQL names a column that does not exist
+    result = runtime.execute(
+        "HistoricalCrawlStateMachineArn",
+        {"start": START.isoformat(), "poll_seconds": 0, "bad_sql": True},
+    )
+
+    # Then the execution failed through Catch → SNS with DuckDB's message in the cause
+    assert result.status == "FAILED"
+    assert result.error == "UnloadFailed"
+    assert "nope" in (result.cause or "")
+    assert result.history.states_entered["Notify"] == 1
+    (message,) = runtime.sns_messages()
+    assert message["Subject"] == "crawl failed"
+    assert "UnloadFailed" in message["Message"] and "nope" in message["Message"]
+
+
+def test_a_handler_exception_is_a_lambda_error_named_by_its_type(runtime: LocalRuntime) -> None:
+    result = runtime.execute(
+        "HistoricalCrawlStateMachineArn", {"start": START.isoformat(), "explode": True}
+    )
+    assert result.status == "FAILED"
+    assert result.error == "ValueError"
+    assert "the plan cannot be made" in (result.cause or "")
+
+
+def test_drive_schedule_fires_once_per_closed_interval(runtime: LocalRuntime) -> None:
+    # When the schedule is driven over three simulated hours
+    seen: list[Tick] = []
+    ticks = runtime.drive_schedule(START, intervals=3, on_tick=seen.append)
+
+    # Then it fired after each hour closed (plus params' offset), in order
+    offset = timedelta(seconds=runtime.params.offset)
+    assert [t.scheduled_time for t in ticks] == [
+        START + timedelta(hours=h + 1) + offset for h in range(3)
+    ]
+    assert [t.interval.start for t in ticks] == [START + timedelta(hours=h) for h in range(3)]
+    assert all(t.result.succeeded for t in ticks)
+    assert seen == ticks
+
+
+def test_a_simulated_schedule_needs_an_end(runtime: LocalRuntime) -> None:
+    with pytest.raises(LocalRuntimeError, match="--until or --intervals"):
+        runtime.drive_schedule(START)
+
+
+def test_a_missing_warehouse_is_reported(tmp_path: Path) -> None:
+    params = Path(__file__).parents[2] / "params.json"
+    with pytest.raises(LocalRuntimeError, match="does not exist"):
+        LocalRuntime(params, tmp_path / "none.duckdb", tmp_path, template=TEMPLATE).__enter__()
