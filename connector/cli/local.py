@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -236,6 +237,9 @@ def _run_pipeline(
     historical = len(intervals_between(history[0], history[1], freq, tz))
     stages: dict[str, float] = {}
     bucket_dir = output / "bucket"
+    # A previous run's files would be read back as this run's: start from empty folders.
+    for stale in (bucket_dir, output / "runtime"):
+        shutil.rmtree(stale, ignore_errors=True)
     failures: list[str] = []
     with ExitStack() as running:
         running.enter_context(_quiet())
