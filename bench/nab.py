@@ -125,7 +125,7 @@ def detect_file(job: tuple[str, Path, Path, Path, dict[str, list[list[str]]], fl
         writer = csv.writer(handle)
         writer.writerow(["timestamp", "value", "anomaly_score", "label"])
         for stamp, value, score, flag in zip(stamps, values, scores, label, strict=True):
-            writer.writerow([stamp, repr(float(value)), f"{score:.6f}", flag])
+            writer.writerow([stamp, repr(float(value)), f"{score:.12g}", flag])
     return elapsed
 
 

@@ -88,7 +88,18 @@ def _seconds(start: Any) -> int:
 class DetectorModel:
     """Online robust seasonal model of ``n_series`` series sharing one interval grid."""
 
-    _SCALARS = ("level", "scale", "n_obs", "run", "run_sum", "q_lo", "q_hi", "q_mid")
+    _SCALARS = (
+        "level",
+        "scale",
+        "n_obs",
+        "run",
+        "run_sum",
+        "q_lo",
+        "q_hi",
+        "q_mid",
+        "tail",
+        "peak",
+    )
 
     def __init__(
         self,
@@ -113,9 +124,14 @@ class DetectorModel:
         self.q_lo = np.zeros(n)
         self.q_hi = np.zeros(n)
         self.q_mid = np.zeros(n)
+        self.tail = np.full(n, SCORING.tail_reference)
+        self.peak = np.zeros(n)
         # (slots, series): one interval reads and writes one contiguous row.
         self.fine = np.zeros((self.spec.fine_slots, n), dtype=np.float32)
         self.coarse = np.zeros((self.spec.coarse_slots, n), dtype=np.float32)
+        # Recent values (a ring) and a reservoir sample of older ones: a value far from
+        # all of them is novel, whatever the seasonal fit says.
+        self.sample = np.full((SCORING.ring + SCORING.reservoir, n), np.inf, dtype=np.float32)
 
     # --- construction --------------------------------------------------------------
 
@@ -157,15 +173,12 @@ class DetectorModel:
             raise ValueError(f"count must be >= 0, got {count}")
         if count == 0:
             return
+        fresh = type(self)(self.frequency, count, sensitivity=self.sensitivity)
         for name in self._SCALARS:
-            current = getattr(self, name)
-            setattr(self, name, np.concatenate([current, np.zeros(count, current.dtype)]))
-        self.fine = np.concatenate(
-            [self.fine, np.zeros((self.fine.shape[0], count), np.float32)], axis=1
-        )
-        self.coarse = np.concatenate(
-            [self.coarse, np.zeros((self.coarse.shape[0], count), np.float32)], axis=1
-        )
+            setattr(self, name, np.concatenate([getattr(self, name), getattr(fresh, name)]))
+        self.fine = np.concatenate([self.fine, fresh.fine], axis=1)
+        self.coarse = np.concatenate([self.coarse, fresh.coarse], axis=1)
+        self.sample = np.concatenate([self.sample, fresh.sample], axis=1)
 
     # --- scoring -------------------------------------------------------------------
 
@@ -236,7 +249,7 @@ class DetectorModel:
         # --- learn -----------------------------------------------------------------
         clip = np.where(scale_ready, cfg.clip * scale, np.inf)
         clipped = np.clip(residual, -clip, clip)
-        alpha = np.maximum(cfg.alpha, 1.0 / (n_obs + 1.0))
+        alpha = np.maximum(spec.alpha, 1.0 / (n_obs + 1.0))
         alpha = np.where(observed, alpha, 0.0)
         self.level += alpha * clipped
         rest = (1.0 - alpha) * clipped
@@ -245,14 +258,19 @@ class DetectorModel:
         )
         fine += (gamma_fine * rest).astype(np.float32)
         if spec.coarse_slots > 1:
+            # Each hour-of-week slot is visited `per_week` times a week; its first weeks
+            # average what they saw rather than trusting one visit.
+            per_week = spec.coarse_intervals // spec.coarse_slots
+            weeks = np.maximum(n_obs - spec.fine_intervals, 0) // spec.coarse_intervals
+            gamma_coarse = np.maximum(spec.gamma_coarse, 1.0 / ((weeks + 2.0) * per_week))
             ready = observed & (n_obs >= spec.fine_intervals)
-            coarse += np.where(ready, spec.gamma_coarse * (1.0 - gamma_fine) * rest, 0.0).astype(
+            coarse += np.where(ready, gamma_coarse * (1.0 - gamma_fine) * rest, 0.0).astype(
                 np.float32
             )
         scale_count = n_obs - spec.fine_intervals
         eta = np.where(
             observed & (scale_count >= 0),
-            np.maximum(cfg.eta, 1.0 / (np.maximum(scale_count, 0) + 1.0)),
+            np.maximum(spec.eta, 1.0 / (np.maximum(scale_count, 0) + 1.0)),
             0.0,
         )
         self.scale += eta * (np.abs(clipped) - self.scale)
@@ -286,31 +304,66 @@ class DetectorModel:
             q[first] = xv[first]
         self.n_obs = n_obs + observed
 
+        # Heavy tails: |z| is measured against the series' own tail (a tracked high
+        # quantile of |z|), so a spiky-by-nature series does not alert at every spike.
+        absz = np.abs(z)
+        surprise = absz * np.clip(cfg.tail_reference / self.tail, cfg.tail_min, cfg.tail_max)
+        tracked = observed & scale_ready
+
+        # Novelty: distance to the nearest remembered value, in robust spreads of the
+        # values themselves (1%-99% range / 4.65 = one sigma for normal data).
+        xv32 = xv.astype(np.float32)
+        nearest = np.min(np.abs(self.sample - xv32), axis=0).astype(np.float64)
+        spread = np.maximum(np.maximum((self.q_hi - self.q_lo) / 4.65, scale), cfg.absolute_floor)
+        novelty = np.where(tracked, nearest / spread, 0.0)
+        self.sample[(n_obs % cfg.ring)[observed], np.flatnonzero(observed)] = xv32[observed]
+        rng = np.random.default_rng(second & 0xFFFF_FFFF)
+        replace = observed & (
+            rng.random(x.shape[0]) < min(1.0, cfg.reservoir / (self.warmup * cfg.reservoir_memory))
+        )
+        rows = cfg.ring + rng.integers(0, cfg.reservoir, x.shape[0])
+        self.sample[rows[replace], np.flatnonzero(replace)] = xv32[replace]
+        surprise = np.maximum(cfg.residual_weight * surprise, cfg.novelty_weight * novelty)
+        self.tail *= np.where(
+            tracked,
+            np.where(
+                absz > self.tail,
+                1.0 + cfg.tail_rate * (1.0 - cfg.tail_p),
+                1.0 - cfg.tail_rate * cfg.tail_p,
+            ),
+            1.0,
+        )
+        # One incident alerts once: a deviation counts by how much it exceeds the recent
+        # peak of this series (which decays), so it re-alerts only when it worsens.
+        effective = np.maximum(surprise - cfg.repeat * self.peak, 0.0)
+        notable = np.where(surprise > cfg.z_floor, surprise, 0.0)
+        self.peak = np.where(tracked, np.maximum(self.peak * spec.peak_decay, notable), self.peak)
+
         status = np.where(
             ~observed, STATUS_MISSING, np.where(n_obs < self.warmup, STATUS_LEARNING, STATUS_OK)
         ).astype(np.int8)
         if learn_only:
-            return z, expected, status
-        score = self._severity(z, status)
+            return effective, expected, status
+        score = self._severity(effective, status)
         return score, expected, status
 
     def _severity(self, z: FloatArray, status: npt.NDArray[np.int8]) -> FloatArray:
         cfg = SCORING
         gain = 2.0 ** (2.0 * (self.sensitivity - 0.5))
-        excess = np.maximum(np.abs(z) * gain - cfg.z_floor, 0.0)
+        excess = np.maximum(z * gain - cfg.z_floor, 0.0)
         score = 100.0 * (1.0 - np.exp(-excess / cfg.z_scale))
         return np.where(status == STATUS_OK, score, 0.0)
 
     # --- persistence ---------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """The state as an uncompressed ``.npz`` (float32 profiles, no pickles)."""
+        """The state as an uncompressed ``.npz`` (no pickles).
+
+        Profiles and samples are float32 (they dominate the size); the per-series
+        scalars stay float64 so a loaded model scores exactly like the saved one.
+        """
         buffer = io.BytesIO()
         arrays: dict[str, Any] = {name: getattr(self, name) for name in self._SCALARS}
-        arrays["level"] = self.level  # float64: large magnitudes need the precision
-        arrays["scale"] = self.scale.astype(np.float32)
-        for name in ("run_sum", "q_lo", "q_hi", "q_mid"):
-            arrays[name] = arrays[name].astype(np.float32)
         np.savez(
             buffer,
             meta=np.array([_FORMAT_VERSION, self.warmup], dtype=np.int64),
@@ -318,6 +371,7 @@ class DetectorModel:
             sensitivity=np.array(self.sensitivity),
             fine=self.fine,
             coarse=self.coarse,
+            sample=self.sample,
             **arrays,
         )
         return buffer.getvalue()
@@ -339,4 +393,5 @@ class DetectorModel:
                 setattr(model, name, stored[name].astype(dtype))
             model.fine = stored["fine"]
             model.coarse = stored["coarse"]
+            model.sample = stored["sample"]
         return model

@@ -31,8 +31,18 @@ class FrequencySpec:
     coarse_resolution: int
     gamma_fine: float
     gamma_coarse: float
+    alpha: float
+    """Level learning rate: slow against the season, so the level does not chase the cycle."""
+    eta: float
+    """Scale learning rate."""
     shift_run: int
     """Consecutive far-out intervals on one side that make a level shift the new normal."""
+    peak_halflife: float
+    """Intervals over which the memory of a recent deviation halves."""
+
+    @property
+    def peak_decay(self) -> float:
+        return float(0.5 ** (1.0 / self.peak_halflife))
 
     @property
     def fine_slots(self) -> int:
@@ -41,6 +51,10 @@ class FrequencySpec:
     @property
     def coarse_slots(self) -> int:
         return self.coarse_period // self.coarse_resolution
+
+    @property
+    def coarse_intervals(self) -> int:
+        return self.coarse_period // self.interval
 
     @property
     def fine_intervals(self) -> int:
@@ -55,23 +69,21 @@ class FrequencySpec:
 
 FREQUENCY_SPECS = MappingProxyType(
     {
-        "PT5M": FrequencySpec("PT5M", 5 * _MINUTE, _DAY, 5 * _MINUTE, _WEEK, _HOUR, 0.1, 0.02, 6),
-        "PT10M": FrequencySpec(
-            "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 4
+        "PT5M": FrequencySpec(
+            "PT5M", 5 * _MINUTE, _DAY, 5 * _MINUTE, _WEEK, _HOUR, 0.1, 0.02, 0.01, 0.01, 6, 12
         ),
-        "PT1H": FrequencySpec("PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 3),
+        "PT10M": FrequencySpec(
+            "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 0.02, 0.02, 4, 6
+        ),
+        "PT1H": FrequencySpec("PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 0.05, 0.05, 3, 3),
         # Daily data: the day of the week is the season; a one-slot coarse profile is off.
-        "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 2),
+        "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 0.1, 0.1, 2, 2),
     }
 )
 
 
 @dataclass(frozen=True)
 class Scoring:
-    alpha: float = 0.05
-    """Level learning rate."""
-    eta: float = 0.02
-    """Scale learning rate."""
     clip: float = 3.0
     """Residuals are clipped to this many scales before the baseline learns from them."""
     mad_to_sigma: float = 1.2533
@@ -82,8 +94,22 @@ class Scoring:
     shift_z: float = 3.0
     quantile_rate: float = 0.05
     q_low: float = 0.01
-    z_floor: float = 3.0
-    z_scale: float = 3.0
+    tail_reference: float = 2.576
+    """|z| exceeded 1% of the time by normal noise."""
+    tail_p: float = 0.01
+    tail_rate: float = 0.05
+    tail_min: float = 0.25
+    tail_max: float = 1.5
+    repeat: float = 1.0
+    ring: int = 16
+    reservoir: int = 48
+    reservoir_memory: float = 1.0
+    """Mean life of a reservoir value, in warm-up lengths."""
+    residual_weight: float = 1.0
+    novelty_weight: float = 1.0
+    z_floor: float = 2.5
+    z_scale: float = 2.08
+    """Severity 100 * (1 - exp(-(z - z_floor) / z_scale)): z = 5 gives 70, the default alert."""
 
 
 SCORING = Scoring()
