@@ -6,7 +6,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+# jsii reads a comma-separated list of Node major versions whose end-of-life banner to hide.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test install install-dev cdk-cli synth lint typecheck clean
