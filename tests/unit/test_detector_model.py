@@ -225,3 +225,53 @@ def test_rejects_bad_shapes_and_settings() -> None:
     model = DetectorModel.fit(np.zeros((2, 5)), starts(5), Frequency.PT1H)
     with pytest.raises(ValueError, match="expected 2 values"):
         model.score_update(np.zeros(3), starts(1, 5)[0])
+
+
+def labelled_week_data(seed: int = 7) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """200 hourly series over 8 weeks; in weeks 5-8 most get one labelled anomaly.
+
+    Returns the values and the labelled windows (series, first hour, last hour).
+    """
+    n_series, n_hours, train = 200, 24 * 56, 24 * 28
+    values = hourly(n_series, n_hours, seed=seed)
+    base = values[:, :24].min(axis=1)
+    rng = np.random.default_rng(seed + 1)
+    windows = []
+    for s in range(n_series):
+        kind = s % 5  # 0 spike, 1 drop, 2 level shift, 3 outage, 4 none
+        at = int(rng.integers(train + 24, n_hours - 48))
+        if kind == 0:
+            values[s, at] += rng.uniform(0.4, 0.8) * base[s]
+            windows.append((s, at, at))
+        elif kind == 1:
+            length = int(rng.integers(1, 4))
+            values[s, at : at + length] -= rng.uniform(0.35, 0.6) * base[s]
+            windows.append((s, at, at + length - 1))
+        elif kind == 2:
+            values[s, at:] += rng.choice([-1, 1]) * rng.uniform(0.3, 0.5) * base[s]
+            windows.append((s, at, at + 2))
+        elif kind == 3:
+            length = int(rng.integers(3, 7))
+            values[s, at : at + length] = 0.0
+            windows.append((s, at, at + length - 1))
+    return values, windows
+
+
+def test_synthetic_recall_and_false_alert_rate_meet_the_targets() -> None:
+    # Given 4 weeks of history and 4 weeks holding spikes, drops, level shifts and outages
+    values, windows = labelled_week_data()
+    train = 24 * 28
+    model = DetectorModel.fit(values[:, :train], starts(train), Frequency.PT1H)
+    # When the 4 weeks are scored at the default alert threshold
+    alerts = np.zeros_like(values, dtype=bool)
+    for t in range(train, values.shape[1]):
+        alerts[:, t] = model.score_update(values[:, t], starts(1, t)[0]).score >= ALERT
+    # Then >= 90% of the labelled windows alert, with <= 1 false alert per metric-week
+    in_window = np.zeros_like(alerts)
+    for s, lo, hi in windows:
+        in_window[s, lo : hi + 1] = True
+    recall = np.mean([alerts[s, lo : hi + 1].any() for s, lo, hi in windows])
+    false_per_week = (alerts & ~in_window).sum() / (values.shape[0] * 4)
+    print(f"synthetic: recall {recall:.1%}, false alerts per metric-week {false_per_week:.3f}")
+    assert recall >= 0.9
+    assert false_per_week <= 1.0
