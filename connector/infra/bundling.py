@@ -138,7 +138,7 @@ def build_asset(
     install: bool,
     cache_dir: Path,
     source_root: Path = REPO_ROOT,
-    run: Runner = _run,
+    run: Runner | None = None,
 ) -> Path:
     """Fill ``destination`` with one function's package and return it.
 
@@ -149,7 +149,7 @@ def build_asset(
     destination.mkdir(parents=True)
     if install:
         shutil.copytree(
-            _dependencies(requirements, cache_dir, run),
+            _dependencies(requirements, cache_dir, run or _run),
             destination,
             dirs_exist_ok=True,
             ignore=shutil.ignore_patterns(".complete"),

@@ -140,3 +140,39 @@ def test_a_failing_pip_leaves_no_half_filled_cache(tmp_path: Path) -> None:
             run=failing,
         )
     assert not [p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".partial")]
+
+
+def test_bundled_synth_packages_dependencies_and_reads_the_bundled_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_cdk import App
+
+    from connector.infra import bundling
+    from connector.infra.synth import FEATURE_FLAGS, build_app
+
+    # Given pip replaced by a fake (no network in tests)
+    pip = FakePip()
+    monkeypatch.setattr(bundling, "_run", pip)
+    # When the app is synthesized with bundling on
+    app = App(outdir=str(tmp_path / "cdk.out"), context=FEATURE_FLAGS)
+    _, stack = build_app(PROVISIONED, bundle=True, nag=False, app=app)
+    assembly = app.synth()
+    template = assembly.get_stack_by_name(stack.stack_name).template
+    # Then pip ran once per requirement set (plan, detector) for the Lambda platform
+    assert len(pip.commands) == 2
+    assert all("--platform" in command for command in pip.commands)
+    # And each function's asset holds its dependencies and params.json at the task root
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    for function in functions:
+        variables = function["Properties"]["Environment"]["Variables"]
+        if "PARAMS_PATH" in variables:
+            assert variables["PARAMS_PATH"] == "params.json"
+        asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+        root = Path(assembly.directory) / f"asset.{asset_hash}"
+        assert (root / "pydantic" / "__init__.py").exists()
+        assert (root / "params.json").exists()
+        assert (
+            (root / function["Properties"]["Handler"].rsplit(".", 1)[0].replace(".", "/"))
+            .with_suffix(".py")
+            .exists()
+        )
