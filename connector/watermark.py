@@ -288,35 +288,27 @@ def read(store: ObjectStore, params: Params) -> Watermark | None:
     return None if mark is None else _fits(mark, params, _where(store, params))
 
 
-def _write(
-    store: ObjectStore, params: Params, mark: Watermark, *, expected: Watermark | None
-) -> Watermark:
-    body = _encode(mark)
+def _write(store: ObjectStore, params: Params, mark: Watermark, *, etag: str | None) -> Watermark:
+    """Write ``mark`` if the object still has ``etag`` (``None``: if it does not exist)."""
+    key, body = watermark_key(params), _encode(mark)
     try:
-        if expected is None:
-            etag = store.put(
-                watermark_key(params), body, content_type="application/json", if_none_match=True
-            )
+        if etag is None:
+            written = store.put(key, body, content_type="application/json", if_none_match=True)
         else:
-            etag = store.put(
-                watermark_key(params),
-                body,
-                content_type="application/json",
-                if_match=expected.etag,
-            )
+            written = store.put(key, body, content_type="application/json", if_match=etag)
     except (PreconditionFailedError, ObjectNotFoundError) as exc:
         # NotFound: the object was deleted since it was read, which is a change too.
         now_there = _read_any(store, params)
         by = (
             f"run {now_there.run_id!r} set it to {now_there.end.isoformat()}"
             if now_there
-            else ("it was deleted")
+            else "it was deleted"
         )
         raise WatermarkConflict(
             f"{_where(store, params)} changed while run {mark.run_id!r} was updating it "
             f"({by}); this run stops here, the next run continues from the new watermark"
         ) from exc
-    return replace(mark, etag=etag)
+    return replace(mark, etag=written)
 
 
 def initialise(
@@ -336,20 +328,29 @@ def initialise(
     unchanged. An existing watermark elsewhere is left alone and returned: behind
     ``end``, the continuous crawl catches up the live folders from it; ahead of it,
     those intervals are landed already and moving back would land them twice.
-    ``force=True`` (a deliberate reset by a re-crawl) sets it to ``end`` either way,
-    overwriting even a watermark written for another frequency; it drops any lease.
+    ``force=True`` (a deliberate reset by a re-crawl, with the schedule disabled) sets
+    it to ``end`` either way, overwriting even a corrupt watermark or one written for
+    another frequency; it drops any lease.
     Raises :class:`PlanError` when ``end`` is not an interval boundary and
     :class:`WatermarkConflict` when another run wrote it at the same moment.
     """
     _check_on_grid(end, params, "history end")
     now = now or datetime.now(UTC)
-    current = _read_any(store, params) if force else read(store, params)
-    if current is None:
+    if not force:
+        current = read(store, params)
+        return current or _reset(store, params, None, end, run_id, now)
+    try:
+        stored = store.get(watermark_key(params))
+    except ObjectNotFoundError:
         return _reset(store, params, None, end, run_id, now)
-    unchanged = current.end == end and current.lease is None and _is_fitting(current, params)
-    if not force or unchanged:
+    try:
+        current = _decode(stored, _where(store, params))
+    except WatermarkError:
+        # A reset is the way out of a corrupt object: overwrite exactly the bytes read.
+        return _reset(store, params, None, end, run_id, now, etag=stored.etag)
+    if current.end == end and current.lease is None and _is_fitting(current, params):
         return current
-    return _reset(store, params, current, end, run_id, now)
+    return _reset(store, params, current, end, run_id, now, etag=current.etag)
 
 
 def _is_fitting(mark: Watermark, params: Params) -> bool:
@@ -363,6 +364,8 @@ def _reset(
     end: datetime,
     run_id: str,
     now: datetime,
+    *,
+    etag: str | None = None,
 ) -> Watermark:
     fresh = Watermark(
         end=end,
@@ -374,7 +377,7 @@ def _reset(
         timezone=params.detector.timezone,
     )
     try:
-        return _write(store, params, fresh, expected=current)
+        return _write(store, params, fresh, etag=etag)
     except WatermarkConflict:
         # Two executions of the same historical crawl finishing at once both set the
         # same end: the second one's work is already recorded.
@@ -425,7 +428,7 @@ def claim(
         version=expected.version + 1,
         updated_at=now,
     )
-    return _write(store, params, leased, expected=expected)
+    return _write(store, params, leased, etag=expected.etag)
 
 
 def advance(
@@ -471,7 +474,7 @@ def advance(
         version=expected.version + 1,
         updated_at=now,
     )
-    return _write(store, params, moved, expected=expected)
+    return _write(store, params, moved, etag=expected.etag)
 
 
 def release(
@@ -486,7 +489,7 @@ def release(
     freed = replace(
         expected, lease=None, run_id=run_id, version=expected.version + 1, updated_at=now
     )
-    return _write(store, params, freed, expected=expected)
+    return _write(store, params, freed, etag=expected.etag)
 
 
 # --- pure planning --------------------------------------------------------------------

@@ -413,6 +413,11 @@ def test_a_corrupt_watermark_is_refused_with_its_location(
     with pytest.raises(WatermarkError, match=expected) as caught:
         read(store, PARAMS)
     assert f"s3://{BUCKET}/ecommerce/state/watermark.json" in str(caught.value)
+    # And the historical crawl does not paper over it, but a forced reset does
+    with pytest.raises(WatermarkError):
+        initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    reset = initialise(store, PARAMS, end=T0, run_id="recrawl", now=T0, force=True)
+    assert read(store, PARAMS) == reset
 
 
 def test_a_watermark_of_another_frequency_is_refused_until_forced(store: ObjectStore) -> None:
