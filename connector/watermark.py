@@ -16,7 +16,7 @@ answers ``412 PreconditionFailed`` as S3 does). Compared with the alternatives:
 * **DynamoDB** (conditional ``UpdateItem``) would be one more resource to deploy, pay
   for, grant and back up, for a single item updated once per interval.
 * **SSM Parameter Store** has no compare-and-set (``PutParameter`` overwrites or
-  fails on existence only) and throttles at a few writes per second per account.
+  fails on existence only), so two runs could not tell that they raced.
 * **S3** needs nothing new: the crawl already holds a least-privilege grant on the
   bucket's prefix, the object sits next to the data it describes (a bucket copied
   or restored carries its watermark), and the same code runs against moto offline.
@@ -27,16 +27,18 @@ wins, the other gets :class:`WatermarkConflict`.
 Concurrent runs
 ---------------
 An ETag check alone stops two runs from both *advancing*, but not from both
-*unloading* the same intervals first. So a run first :func:`claim`\\ s its intervals:
-it writes a lease (its run id, the end of what it plans, an expiry) into the
-watermark object, conditionally. A second run (a manual start while the schedule
-fires, a duplicate delivery of the same scheduled event) reads a live lease held by
-someone else, plans nothing (:func:`plan_due` returns ``[]``) and stops;
-:func:`claim` raises :class:`WatermarkLeased` if it tries anyway. A run that dies
-holding a lease blocks others until the lease expires, after which the next run takes
-the intervals over (re-unloading them is harmless: UNLOAD runs with ALLOWOVERWRITE
-and ``PARALLEL OFF``, so the same file name is rewritten). :func:`advance` to the end
-of the lease releases it; :func:`release` gives it up without advancing.
+*unloading* the same intervals first. So a run first claims its intervals
+(:func:`claim`): it writes a lease (its run id, the end of what it plans, an expiry)
+into the watermark object, conditionally. A second run (a manual start while the
+schedule fires, a duplicate delivery of the same scheduled event; run ids are
+execution names, unique per execution) reads a live lease held by someone else,
+plans nothing (:func:`plan_due` returns ``[]``) and stops; :func:`claim` raises
+:class:`WatermarkLeased` if it tries anyway. A run that dies holding a lease blocks
+others until the lease expires (choose the lease longer than the state machine's
+timeout), after which the next run takes the intervals over (re-unloading them is
+harmless: UNLOAD runs with ALLOWOVERWRITE and ``PARALLEL OFF``, so the same file name
+is rewritten). :func:`advance` to the end of the lease releases it; :func:`release`
+gives it up without advancing.
 
 When an interval is due
 -----------------------
