@@ -324,7 +324,13 @@ def write_report(
         }
         for label, found in zip(evaluation.labels, evaluation.found, strict=True)
     ]
-    verdicts = {id(a): v for a, v in zip(evaluation.anomalies, evaluation.verdicts, strict=True)}
+    # Detections outside the scored range (a backtest over the history) are matched
+    # against every label, so the table says what each one hit there too.
+    everywhere = evaluate(anomalies, labels, scored=(first, last), interval=interval)
+    verdicts = {id(a): v for a, v in zip(everywhere.anomalies, everywhere.verdicts, strict=True)}
+    verdicts.update(
+        {id(a): v for a, v in zip(evaluation.anomalies, evaluation.verdicts, strict=True)}
+    )
     ranked = sorted(anomalies, key=lambda a: (-a.severity, a.start))
     anomaly_rows = [
         {
@@ -367,9 +373,7 @@ def write_report(
 def _verdict(anomaly: Anomaly, verdicts: Mapping[int, Label | None], *, has_labels: bool) -> str:
     if not has_labels:
         return ""
-    if id(anomaly) not in verdicts:
-        return "(not scored)"
-    verdict = verdicts[id(anomaly)]
+    verdict = verdicts.get(id(anomaly))
     return verdict.kind if verdict else "false alert"
 
 

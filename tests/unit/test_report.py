@@ -186,3 +186,28 @@ def test_read_series_aggregates_files_per_interval(tmp_path: Path) -> None:
     assert views.values.tolist() == [15.0, 4.0]
     assert by_key[("pc_web / us", "revenue")].values.tolist() == [4.5, 1.2]
     assert np.isnan(by_key[("mobile_app / de", "views")].values[1])
+
+
+def test_detections_before_the_scored_range_are_matched_against_all_labels(
+    tmp_path: Path,
+) -> None:
+    # Given a backtest detection on a labelled window in the history, and one off any label
+    history_label = Label(START + 10 * HOUR, START + 12 * HOUR, "pc_web", "us", ("views",), "drop")
+    anomalies = [_anomaly(10, severity=90.0), _anomaly(30, severity=70.0)]
+
+    # When the report scores the continuous range only
+    html = write_report(
+        tmp_path / "report.html",
+        series=[_series(US, "views")],
+        anomalies=anomalies,
+        labels=[history_label],
+        summary={},
+        interval=HOUR,
+        focus=SCORED,
+    ).read_text(encoding="utf-8")
+
+    # Then the table still says which history detection hit a label and which did not
+    rows = re.findall(
+        r"<tr><td>(2026-04-0\d \d\d:00)</td>.*?<td[^>]*>([^<]*)</td></tr>", html, re.S
+    )
+    assert rows == [("2026-04-01 10:00", "drop"), ("2026-04-02 06:00", "false alert")]
