@@ -59,7 +59,6 @@ class ConnectorStack(Stack):
         construct_id: str,
         *,
         params: Params,
-        params_path: Path,
         bundle: bool,
         build_dir: Path,
         dependency_cache: Path | None = None,
@@ -98,9 +97,7 @@ class ConnectorStack(Stack):
         plan_code = code("plan", PLAN_REQUIREMENTS)
         detector_code = code("detector", DETECTOR_REQUIREMENTS)
         plan_env = {
-            # Without bundling the asset cannot run in Lambda anyway (no dependencies); the
-            # template then serves offline runs, whose handlers read the source file.
-            "PARAMS_PATH": BUNDLED_PARAMS if bundle else str(params_path.resolve()),
+            "PARAMS_PATH": BUNDLED_PARAMS,
             "PARAMS_KEY": params_object,
             "DATA_BUCKET": bucket.bucket_name,
             "UNLOAD_ROLE_ARN": self.unload_role.role.role_arn,

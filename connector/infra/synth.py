@@ -71,7 +71,6 @@ def build_app(
         app,
         stack_name(params),
         params=params,
-        params_path=Path(params_path),
         bundle=bundle,
         build_dir=Path(app.outdir) / "lambda-build",
         dependency_cache=Path(app.outdir) / "lambda-dependencies",

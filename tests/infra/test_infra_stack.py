@@ -113,8 +113,8 @@ def test_lambdas_run_python_312_with_powertools_settings_and_own_log_groups(
     planners = [f for f in functions.values() if "plan_" in f["Properties"]["Handler"]]
     for planner in planners:
         variables = planner["Properties"]["Environment"]["Variables"]
-        # Unbundled templates serve offline runs: handlers read the source params.json.
-        assert variables["PARAMS_PATH"] == str(PROVISIONED.resolve())
+        # Relative to the task root, in Lambda and in the offline runtime alike.
+        assert variables["PARAMS_PATH"] == "params.json"
         assert variables["PARAMS_KEY"] == "ecommerce/params.json"
         assert set(variables["UNLOAD_ROLE_ARN"]) == {"Fn::GetAtt"}
 
