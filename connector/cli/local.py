@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import (
@@ -56,6 +56,8 @@ DEMO_HISTORY_DAYS = 90
 DEMO_LIVE_HOURS = 48
 DEMO_SEED = 7
 _REPO = Path(__file__).resolve().parents[2]
+
+Clock = Literal["simulated", "realtime"]
 
 
 class LocalRunError(ConnectorError):
@@ -180,6 +182,7 @@ def run(
         raise LocalRunError("pass either --intervals or --until, not both")
     if clock not in ("simulated", "realtime"):
         raise LocalRunError(f"--clock {clock!r}: use 'simulated' or 'realtime'")
+    checked_clock: Clock = "realtime" if clock == "realtime" else "simulated"
     loaded = load_params(params)
     history = _history_range(loaded, start, end)
     with _progress() as progress:
@@ -191,7 +194,7 @@ def run(
             history=history,
             intervals=intervals if intervals is not None or until is not None else 0,
             until=_utc(until) if until else None,
-            clock=clock,
+            clock=checked_clock,
         )
     _finish(outcome, output=output.resolve(), labels=(), began=began, title="Connector run")
 
@@ -227,7 +230,7 @@ def _run_pipeline(
     history: tuple[datetime, datetime],
     intervals: int | None,
     until: datetime | None,
-    clock: str,
+    clock: Clock,
 ) -> _Outcome:
     # Imported here: the runtime pulls in moto, which only the local commands need.
     from connector.local.runtime import LocalRuntime, Tick
@@ -272,7 +275,7 @@ def _run_pipeline(
             history[1],
             until=until,
             intervals=intervals,
-            clock=clock,  # type: ignore[arg-type]
+            clock=clock,
             on_tick=on_tick,
         )
         stages["Continuous crawl and scoring"] = time.perf_counter() - tick_began
