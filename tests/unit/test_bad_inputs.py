@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 import connector.cli
@@ -35,6 +36,7 @@ SUBPROCESS_CASES = {
     "template-delete-statement",
     "cli-end-before-start",
     "cli-unknown-option",
+    "cli-run-local-end-before-start",
 }
 
 
@@ -63,6 +65,12 @@ def _snapshot(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def _create_warehouse(case: dict[str, Any]) -> None:
+    """An empty DuckDB database where the case names one (binary: not kept in the corpus)."""
+    if "warehouse" in case:
+        duckdb.connect(case["warehouse"]).close()
 
 
 def _check_output(case: dict[str, Any], code: object, out: str, err: str) -> None:
@@ -109,6 +117,7 @@ def test_bad_input_is_refused_clearly(
     case: dict[str, Any], corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a copy of the corpus and its contents
+    _create_warehouse(case)
     before = _snapshot(corpus)
     # When the command of the case runs through the real entry point
     with pytest.raises(SystemExit) as exited:
@@ -122,6 +131,7 @@ def test_bad_input_is_refused_clearly(
 @pytest.mark.parametrize("case", [_param(case) for case in CASES if case["id"] in SUBPROCESS_CASES])
 def test_bad_input_on_a_real_console(case: dict[str, Any], corpus: Path) -> None:
     # Given the installed console script's module, run as a user's shell would
+    _create_warehouse(case)
     before = _snapshot(corpus)
     env = {
         key: value
