@@ -75,7 +75,8 @@ LambdaInvoker = Callable[[str, str | None, str], LambdaResult]
 class DataApi(Protocol):
     """The four Data API calls the hook routes (boto3 keyword names and shapes)."""
 
-    def execute_statement(self, **request: Any) -> dict[str, Any]: ...
+    @property
+    def execute_statement(self) -> Callable[..., dict[str, Any]]: ...
 
     def describe_statement(self, *, Id: str) -> dict[str, Any]: ...
 
@@ -91,13 +92,13 @@ def service_name_hook() -> Iterator[None]:
     errors = state_task_service_aws_sdk._SERVICE_ERROR_NAMES
     added_name = SFN_SERVICE not in names
     added_error = SFN_SERVICE not in errors
-    names[SFN_SERVICE] = BOTO_SERVICE  # type: ignore[index]
+    names[SFN_SERVICE] = BOTO_SERVICE
     errors[SFN_SERVICE] = ERROR_PREFIX
     try:
         yield
     finally:
         if added_name:
-            del names[SFN_SERVICE]  # type: ignore[attr-defined]
+            del names[SFN_SERVICE]
         if added_error:
             del errors[SFN_SERVICE]
 

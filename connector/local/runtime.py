@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from connector.config import Params, load_params
 from connector.errors import ConnectorError
@@ -64,7 +65,7 @@ __all__ = [
 
 HISTORICAL_OUTPUT = "HistoricalCrawlStateMachineArn"
 CONTINUOUS_OUTPUT = "ContinuousCrawlStateMachineArn"
-_MOTO_CONFIG: dict[str, Any] = {
+_MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
@@ -183,6 +184,7 @@ class LocalRuntime:
         self._functions: dict[str, LocalFunction] = {}
         self._sns_queue_urls: list[str] = []
         self._sns_messages: list[dict[str, Any]] = []
+        self._task_root = self.workdir / "task"
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -215,6 +217,7 @@ class LocalRuntime:
                 moto_hooks.installed(lambda_invoker=self._invoke, data_api=self.data_api)
             )
             self._create_resources(self.stack)
+            self._task_root = self._bundle_params()
         except BaseException:
             stack.close()
             raise
@@ -235,7 +238,7 @@ class LocalRuntime:
         """A boto3 client of the emulated account (only while the runtime runs)."""
         if self.session is None:
             raise LocalRuntimeError("the local runtime is not running; use it in a with block")
-        return self.session.client(service, region_name=LOCAL_REGION)  # type: ignore[call-overload]
+        return self.session.client(service, region_name=LOCAL_REGION)
 
     def _synth(self) -> dict[str, Any]:
         # The CDK app (and with it aws_cdk) is only imported when no template is given.
@@ -304,6 +307,21 @@ class LocalRuntime:
                 type=machine.type,
             )
 
+    def _bundle_params(self) -> Path:
+        """The Lambda task root: params.json as the asset bundles it, next to nothing else.
+
+        Handlers read ``PARAMS_PATH`` relative to ``LAMBDA_TASK_ROOT``; the bundled copy
+        points ``queries_dir`` at the templates, here the user's own folder.
+        """
+        root = self.workdir / "task"
+        root.mkdir(parents=True, exist_ok=True)
+        crawl = self.params.crawl.model_copy(
+            update={"queries_dir": str(self.params.queries_path.resolve())}
+        )
+        bundled = self.params.model_copy(update={"crawl": crawl})
+        (root / "params.json").write_text(bundled.to_json(), encoding="utf-8")
+        return root
+
     def _pick_data_bucket(self, stack: LocalStack, buckets: list[str]) -> str:
         if self.params.s3_bucket:
             return self.params.s3_bucket
@@ -340,6 +358,7 @@ class LocalRuntime:
             "AWS_LAMBDA_FUNCTION_NAME": function.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "LAMBDA_TASK_ROOT": str(self._task_root),
         }
         # Environment variables are process-wide: one handler runs at a time.
         with self._lambda_lock, _environment(variables):
@@ -409,10 +428,17 @@ class LocalRuntime:
         )
 
     def run_historical(
-        self, start: datetime | None = None, end: datetime | None = None
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        build_detector: bool = True,
     ) -> ExecutionResult:
-        """Crawl ``[start, end)`` (or the default historical range) and build the detector."""
-        execution_input: dict[str, Any] = {"poll_seconds": self.poll_seconds}
+        """Crawl ``[start, end)`` (or the default historical range), then build the detector."""
+        execution_input: dict[str, Any] = {
+            "poll_seconds": self.poll_seconds,
+            "build_detector": build_detector,
+        }
         if start is not None:
             execution_input["start"] = _iso(start)
         if end is not None:
