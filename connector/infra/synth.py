@@ -7,17 +7,26 @@ would be deployed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from connector.config import load_params
-from connector.errors import ConnectorError
+from connector.cli.core import validate_params
+from connector.config import Params, load_params
+from connector.errors import ConnectorError, TemplateError
 from connector.infra.stack import ConnectorStack, stack_name
 
-__all__ = ["DEFAULT_PARAMS", "ContextError", "build_app", "context_flag", "synth_template"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "ContextError",
+    "build_app",
+    "check_params",
+    "context_flag",
+    "synth_template",
+]
 
 DEFAULT_PARAMS = "params.json"
 # Feature flags set here rather than in cdk.json, so that an in-process synth (tests,
@@ -48,18 +57,36 @@ def context_flag(value: object, *, default: bool) -> bool:
     )
 
 
+def check_params(params: Params, source: Path) -> None:
+    """Run ``connector validate``'s checks; raise its error if any fails.
+
+    Templates render for a sample window, their SELECT outputs every column params.json
+    names, the UNLOAD round-trips, and the detector backend can run: a mismatch stops
+    synth instead of failing in the first crawl.
+    """
+    failures = [c for c in validate_params(params, now=datetime.now(UTC)) if not c.ok]
+    if failures:
+        raise TemplateError(
+            f"{source}: {len(failures)} check(s) failed:\n"
+            + "\n".join(f"  - {check.what}: {check.detail}" for check in failures)
+        )
+
+
 def build_app(
     params_path: str | Path | None = None,
     *,
     bundle: bool | None = None,
     nag: bool = True,
+    validate: bool = True,
     app: App | None = None,
 ) -> tuple[App, ConnectorStack]:
     """The app with its one stack, validated with cdk-nag's AWS Solutions rules.
 
     ``params_path`` and ``bundle`` default to the context values ``params`` and
     ``bundle`` (``cdk synth -c params=my.json -c bundle=false``), then to
-    ``params.json`` and bundling on. Raises :class:`ParamsError` for an invalid file.
+    ``params.json`` and bundling on. Raises :class:`ParamsError` for an invalid file
+    and, unless ``validate`` is false, :class:`TemplateError` when a check of
+    ``connector validate`` fails (:func:`check_params`).
     """
     app = app or App(context=FEATURE_FLAGS)
     if params_path is None:
@@ -67,6 +94,8 @@ def build_app(
     if bundle is None:
         bundle = context_flag(app.node.try_get_context("bundle"), default=True)
     params = load_params(Path(params_path))
+    if validate:
+        check_params(params, Path(params_path))
     stack = ConnectorStack(
         app,
         stack_name(params),
@@ -81,12 +110,15 @@ def build_app(
     return app, stack
 
 
-def synth_template(params_path: Path, *, bundle: bool = False) -> dict[str, Any]:
+def synth_template(
+    params_path: Path, *, bundle: bool = False, validate: bool = True
+) -> dict[str, Any]:
     """The CloudFormation template (a dict) of the stack for ``params_path``.
 
     Without bundling, Lambda assets hold the handler code but no dependencies: fine for
     reading the template and running the state machines offline, not for deploying.
+    ``validate=False`` skips :func:`check_params` (params.json is still validated).
     """
-    app, stack = build_app(params_path, bundle=bundle, nag=False)
+    app, stack = build_app(params_path, bundle=bundle, nag=False, validate=validate)
     template: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
     return template

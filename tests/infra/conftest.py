@@ -43,14 +43,19 @@ def params_variant(base: Path, changes: dict[str, Any]) -> Path:
     return path
 
 
+def retired_backend(changes: dict[str, Any]) -> bool:
+    """Lookout for Metrics: its stack is what deploys where boto3 still has the client,
+    so tests synthesize it without the backend check that stops synth here."""
+    return bool(changes.get("detector", {}).get("backend") == "lookoutmetrics")
+
+
 @functools.cache
 def _template(base: str, changes_json: str) -> str:
     from connector.infra.synth import synth_template
 
-    path = (
-        params_variant(Path(base), json.loads(changes_json)) if changes_json != "{}" else Path(base)
-    )
-    return json.dumps(synth_template(path, bundle=False))
+    changes = json.loads(changes_json)
+    path = params_variant(Path(base), changes) if changes else Path(base)
+    return json.dumps(synth_template(path, bundle=False, validate=not retired_backend(changes)))
 
 
 def template_of(base: Path = PROVISIONED, **changes: Any) -> dict[str, Any]:

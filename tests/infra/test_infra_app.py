@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROVISIONED, REPO
+from conftest import PROVISIONED, REPO, params_variant
+
+from connector.errors import TemplateError
 
 pytestmark = pytest.mark.infra
 
@@ -119,3 +121,30 @@ def test_params_without_a_warehouse_stop_synth(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "warehouse.cluster_identifier" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_retired_lookoutmetrics_backend_stops_synth() -> None:
+    from connector.infra.synth import build_app
+
+    # Given params.json asking for Lookout for Metrics, whose client boto3 no longer has
+    path = params_variant(PROVISIONED, {"detector": {"backend": "lookoutmetrics"}})
+    # When the app is built, Then synth stops with connector validate's message
+    with pytest.raises(TemplateError, match="Lookout for Metrics ended"):
+        build_app(path, bundle=False, nag=False)
+
+
+def test_template_that_misses_a_column_stops_synth(tmp_path: Path) -> None:
+    from connector.infra.synth import build_app
+
+    # Given a query template whose SELECT lacks the "views" measure
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    source = (REPO / "queries" / "ecommerce.sql.j2").read_text()
+    (queries / "ecommerce.sql.j2").write_text(source.replace('AS "views"', 'AS "page_views"'))
+    data = json.loads(PROVISIONED.read_text())
+    data["crawl"]["queries_dir"] = str(queries)
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(data))
+    # When the app is built, Then synth stops naming the missing column
+    with pytest.raises(TemplateError, match="views"):
+        build_app(path, bundle=False, nag=False)
