@@ -50,8 +50,10 @@ reach Redshift after the crawl are picked up by the restatement window
 watermark each run. A restated interval only helps the detector while ``e + offset``
 is still ahead; see docs/recovery.md for that trade-off.
 
-Pure planning (:func:`plan_due`, :func:`contiguous_end`, :func:`find_gaps`) is kept
-apart from the functions that read or write the store.
+A continuous run calls :func:`start_run` (read, plan, claim) before its UNLOADs and
+:func:`finish_run` (advance over what landed, release) after them. Pure planning
+(:func:`plan_due`, :func:`contiguous_end`, :func:`find_gaps`) is kept apart from the
+functions that read or write the store.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ __all__ = [
     "claim",
     "contiguous_end",
     "find_gaps",
+    "finish_run",
     "gaps",
     "initialise",
     "plan_due",
     "read",
     "release",
+    "start_run",
     "watermark_key",
 ]
 
@@ -492,6 +496,87 @@ def release(
         expected, lease=None, run_id=run_id, version=expected.version + 1, updated_at=now
     )
     return _write(store, params, freed, etag=expected.etag)
+
+
+# --- one continuous run ---------------------------------------------------------------
+
+
+def start_run(
+    store: ObjectStore,
+    params: Params,
+    *,
+    run_id: str,
+    now: datetime,
+    ttl: timedelta,
+    limit: int | None = None,
+    restatement: int | None = None,
+) -> list[Interval]:
+    """Read, plan and claim in one call: the intervals this run must unload, oldest first.
+
+    ``[]`` when there is nothing to do: no watermark yet (the historical crawl has not
+    finished), nothing due, or another run holds or just took the lease. Losing that
+    race is not an error: the other run does the work, so this one ends successfully.
+    ``run_id`` is the execution name; a retried call of the same run gets the same
+    intervals back. ``now`` is the schedule's time, so a late run plans as the
+    on-time one would have, plus whatever closed since.
+    """
+    current = read(store, params)
+    planned = plan_due(params, current, now, limit=limit, restatement=restatement, run_id=run_id)
+    if current is None or not planned:
+        return []
+    try:
+        claim(
+            store,
+            params,
+            expected=current,
+            intervals=planned,
+            run_id=run_id,
+            now=now,
+            ttl=ttl,
+        )
+    except WatermarkConflict:
+        return []
+    return planned
+
+
+def finish_run(
+    store: ObjectStore,
+    params: Params,
+    *,
+    run_id: str,
+    landed: Iterable[Interval],
+    now: datetime,
+) -> Watermark:
+    """Advance over what ``run_id`` landed (see :func:`contiguous_end`) and drop its lease.
+
+    Call it after the run's UNLOADs, with the intervals whose statement FINISHED (a
+    failed one holds the watermark at its start). Re-reads the watermark, so the
+    state machine carries no ETag between states; a retried call after success, or
+    one whose intervals another run already advanced over, returns the watermark
+    unchanged. Raises :class:`WatermarkLeased` when the lease is no longer this run's
+    and it landed intervals past the watermark (its lease expired and another run
+    took them over, which lands them again: make the lease outlive the run).
+    """
+    current = read(store, params)
+    if current is None:
+        raise WatermarkConflict(
+            f"{_where(store, params)} disappeared while run {run_id!r} was unloading; "
+            "its folders are written, but the historical crawl must set the watermark again"
+        )
+    landed = list(landed)
+    lease = current.lease
+    if lease is None or lease.run_id != run_id:
+        if all(interval.end <= current.end for interval in landed):
+            # A retried call after success, or another run already moved past all of it.
+            return current
+        holder = f"run {lease.run_id!r}" if lease else "no run"
+        raise WatermarkLeased(
+            f"{_where(store, params)} is leased by {holder}, not {run_id!r}: its lease "
+            "expired before it finished; the intervals are crawled again by the next run"
+        )
+    to = contiguous_end(current, landed)
+    moved = advance(store, params, expected=current, to=to, run_id=run_id, now=now)
+    return release(store, params, expected=moved, run_id=run_id, now=now)
 
 
 # --- pure planning --------------------------------------------------------------------

@@ -38,11 +38,13 @@ from connector.watermark import (
     claim,
     contiguous_end,
     find_gaps,
+    finish_run,
     gaps,
     initialise,
     plan_due,
     read,
     release,
+    start_run,
     watermark_key,
 )
 
@@ -388,6 +390,74 @@ def test_claim_needs_intervals_and_a_positive_ttl(store: ObjectStore) -> None:
         claim(store, PARAMS, expected=mark, intervals=[], run_id="a", now=T0, ttl=TTL)
     with pytest.raises(PlanError, match="positive"):
         claim(store, PARAMS, expected=mark, intervals=hours(1), run_id="a", now=T0, ttl=-TTL)
+
+
+# --- start_run / finish_run -----------------------------------------------------------
+
+LATE = T0 + 3 * HOUR + timedelta(minutes=2)
+
+
+def test_start_run_waits_for_the_historical_crawl(store: ObjectStore) -> None:
+    # Given no watermark / When a scheduled run starts / Then it has nothing to do
+    assert start_run(store, PARAMS, run_id="s", now=LATE, ttl=TTL) == []
+    assert read(store, PARAMS) is None
+
+
+def test_a_manual_run_during_a_scheduled_one_does_nothing(store: ObjectStore) -> None:
+    # Given history up to T0 and a scheduled run that started at 03:02
+    initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    scheduled = start_run(store, PARAMS, run_id="scheduled", now=LATE, ttl=TTL)
+    # When a manual run starts meanwhile, and the scheduled one is retried
+    manual = start_run(store, PARAMS, run_id="manual", now=LATE, ttl=TTL)
+    retried = start_run(store, PARAMS, run_id="scheduled", now=LATE, ttl=TTL)
+    # Then only the scheduled run unloads the three closed hours
+    assert scheduled == retried == hours(3)
+    assert manual == []
+    # And when it finishes, the watermark is past them, without a lease
+    done = finish_run(store, PARAMS, run_id="scheduled", landed=scheduled, now=LATE)
+    assert (done.end, done.lease, done.run_id) == (T0 + 3 * HOUR, None, "scheduled")
+    assert finish_run(store, PARAMS, run_id="manual", landed=manual, now=LATE) == done
+
+
+def test_start_run_that_loses_the_race_to_claim_does_nothing(store: ObjectStore) -> None:
+    # Given another run claims between this run's read and its claim
+    initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    other = json.loads(_document(T0, "other", version=2))
+    other["lease"] = {
+        "run_id": "other",
+        "until": (T0 + 3 * HOUR).isoformat(),
+        "expires_at": (LATE + TTL).isoformat(),
+    }
+    racing = RacingStore(store, json.dumps(other).encode())
+    # When this run starts / Then it plans nothing and the other keeps its lease
+    assert start_run(racing, PARAMS, run_id="me", now=LATE, ttl=TTL) == []  # type: ignore[arg-type]
+    lease = read(store, PARAMS).lease  # type: ignore[union-attr]
+    assert lease is not None
+    assert lease.run_id == "other"
+
+
+def test_finish_run_stops_at_a_failed_interval(store: ObjectStore) -> None:
+    # Given a run of three hours whose second UNLOAD failed
+    initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    planned = start_run(store, PARAMS, run_id="r1", now=LATE, ttl=TTL)
+    # When it finishes with the first and third landed
+    done = finish_run(store, PARAMS, run_id="r1", landed=[planned[0], planned[2]], now=LATE)
+    # Then the watermark stops before the failed hour, the lease is gone, the next run
+    # starts there
+    assert (done.end, done.lease) == (T0 + HOUR, None)
+    assert start_run(store, PARAMS, run_id="r2", now=LATE, ttl=TTL) == hours(2, T0 + HOUR)
+
+
+def test_finish_run_after_losing_the_lease(store: ObjectStore) -> None:
+    # Given a run whose lease expired mid-way and was taken over by the next run
+    initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    slow = start_run(store, PARAMS, run_id="slow", now=LATE, ttl=TTL)
+    later = LATE + TTL + timedelta(minutes=1)
+    assert start_run(store, PARAMS, run_id="next", now=later, ttl=TTL) == hours(3)
+    # When the slow run finishes / Then it is told; the next run lands those hours again
+    with pytest.raises(WatermarkLeased, match="leased by run 'next', not 'slow'"):
+        finish_run(store, PARAMS, run_id="slow", landed=slow, now=later)
+    assert read(store, PARAMS).end == T0  # type: ignore[union-attr]
 
 
 # --- corrupt or foreign objects -------------------------------------------------------
@@ -775,3 +845,65 @@ def test_random_runs_land_every_interval_exactly_once_in_order(
     world.check()
     assert read(world.store, PARAMS).end == last_closed  # type: ignore[union-attr]
     assert gaps(world.store, PARAMS, ORIGIN, world.now) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(
+        st.one_of(
+            st.tuples(st.just("tick"), st.sampled_from([5, 30, 60, 61, 240])),
+            st.tuples(st.just("start"), st.none()),
+            st.tuples(st.just("finish"), st.integers(min_value=0, max_value=5)),
+            st.tuples(st.just("crash"), st.none()),
+        ),
+        max_size=50,
+    ),
+    limit=st.integers(min_value=1, max_value=5),
+)
+def test_random_runs_through_start_and_finish_never_overlap_and_converge(
+    events: list[tuple[str, Any]], limit: int
+) -> None:
+    # Given history up to ORIGIN
+    store = MemoryObjectStore(BUCKET)
+    now = ORIGIN
+    initialise(store, PARAMS, end=ORIGIN, run_id="historical", now=now)
+    running: dict[str, tuple[datetime, list[Interval]]] = {}
+    # When runs start, finish (some UNLOAD failing), crash and time passes
+    for number, (kind, value) in enumerate(events):
+        if kind == "tick":
+            now += timedelta(minutes=value)
+            # The state machine's timeout ends runs before their lease expires.
+            running = {r: v for r, v in running.items() if now - v[0] < RUN_TTL - HOUR / 12}
+        elif kind == "start":
+            planned = start_run(
+                store, PARAMS, run_id=f"r{number}", now=now, ttl=RUN_TTL, limit=limit
+            )
+            # Then no interval is planned by two live runs at once
+            for _, other in running.values():
+                assert not set(planned) & set(other)
+            if planned:
+                running[f"r{number}"] = (now, planned)
+        elif kind in ("finish", "crash") and running:
+            run_id = sorted(running)[0]
+            _, planned = running.pop(run_id)
+            if kind == "finish":
+                landed = [i for n, i in enumerate(planned) if n != value]
+                for interval in landed:
+                    land(store, interval)
+                finish_run(store, PARAMS, run_id=run_id, landed=landed, now=now)
+        mark = read(store, PARAMS)
+        assert mark is not None
+        assert gaps(store, PARAMS, ORIGIN, mark.end) == []
+    # And healthy runs afterwards bring the watermark to the last closed interval
+    now += RUN_TTL
+    for number in range(2000):
+        planned = start_run(store, PARAMS, run_id=f"after{number}", now=now, ttl=RUN_TTL)
+        if not planned:
+            break
+        for interval in planned:
+            land(store, interval)
+        finish_run(store, PARAMS, run_id=f"after{number}", landed=planned, now=now)
+    final = read(store, PARAMS)
+    assert final is not None
+    assert (final.end, final.lease) == (last_closed_interval(now, PARAMS.frequency).end, None)
+    assert gaps(store, PARAMS, ORIGIN, final.end) == []
