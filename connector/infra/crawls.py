@@ -55,9 +55,9 @@ def _invoke(
     selector: dict[str, Any],
     result_path: str,
 ) -> tasks.LambdaInvoke:
-    # LambdaInvoke retries Lambda's own transient errors (service, throttling) by default;
-    # errors the handler raises are not retried: the plan is deterministic.
-    return tasks.LambdaInvoke(
+    # LambdaInvoke retries Lambda's transient service errors by default; throttling is
+    # added here. Errors the handler raises are not retried: Catch reports them.
+    task = tasks.LambdaInvoke(
         scope,
         construct_id,
         lambda_function=function,
@@ -65,6 +65,14 @@ def _invoke(
         result_selector=selector,
         result_path=result_path,
     )
+    task.add_retry(
+        errors=["Lambda.TooManyRequestsException"],
+        interval=Duration.seconds(2),
+        backoff_rate=2.0,
+        max_attempts=6,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
 
 
 def _unload_map(

@@ -62,9 +62,9 @@ class ConnectorStack(Stack):
         bundle: bool,
         build_dir: Path,
         dependency_cache: Path | None = None,
-        **kwargs: object,
+        description: str | None = None,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        super().__init__(scope, construct_id, description=description)
         self.params = params
         builtin = params.detector.backend == "builtin"
         prefixes = key_prefixes(params)

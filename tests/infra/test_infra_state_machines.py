@@ -228,3 +228,16 @@ def test_statelint_finds_no_problem(
     # BackoffRate as a number, and JSON writes 2.0 as 2.
     config = Config(ignored_problem_types={ProblemType.FLOAT})
     assert Linter.validate(definition, config) == []
+
+
+@pytest.mark.parametrize("output", [HISTORICAL, CONTINUOUS])
+def test_lambda_tasks_retry_service_errors_and_throttling_only(
+    provisioned: dict[str, Any], output: str
+) -> None:
+    states = definition_of(provisioned, output)["States"]
+    tasks = [s for s in states.values() if s.get("Resource") == "arn:aws:states:::lambda:invoke"]
+    assert tasks
+    for task in tasks:
+        retried = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
+        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried
+        assert not retried & {"States.ALL", "States.TaskFailed", "PlanError"}
