@@ -508,6 +508,7 @@ def start_run(
     run_id: str,
     now: datetime,
     ttl: timedelta,
+    started_at: datetime | None = None,
     limit: int | None = None,
     restatement: int | None = None,
 ) -> list[Interval]:
@@ -517,12 +518,17 @@ def start_run(
     finished), nothing due, or another run holds or just took the lease. Losing that
     race is not an error: the other run does the work, so this one ends successfully.
     ``run_id`` is the execution name; a retried call of the same run gets the same
-    intervals back. ``now`` is the schedule's time, so a late run plans as the
-    on-time one would have, plus whatever closed since.
+    intervals back. ``now`` decides which intervals have closed (the schedule's time:
+    a duplicate delivery plans the same ones); the lease runs ``ttl`` from
+    ``started_at``, the wall clock (default: the current time), so that a run started
+    hours after its scheduled time still holds a live lease while it works.
     """
+    started_at = started_at or datetime.now(UTC)
     current = read(store, params)
+    if current is None or current.leased_by_other(run_id, started_at):
+        return []
     planned = plan_due(params, current, now, limit=limit, restatement=restatement, run_id=run_id)
-    if current is None or not planned:
+    if not planned:
         return []
     try:
         claim(
@@ -531,7 +537,7 @@ def start_run(
             expected=current,
             intervals=planned,
             run_id=run_id,
-            now=now,
+            now=started_at,
             ttl=ttl,
         )
     except WatermarkConflict:

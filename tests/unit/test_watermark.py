@@ -399,17 +399,17 @@ LATE = T0 + 3 * HOUR + timedelta(minutes=2)
 
 def test_start_run_waits_for_the_historical_crawl(store: ObjectStore) -> None:
     # Given no watermark / When a scheduled run starts / Then it has nothing to do
-    assert start_run(store, PARAMS, run_id="s", now=LATE, ttl=TTL) == []
+    assert start_run(store, PARAMS, run_id="s", now=LATE, started_at=LATE, ttl=TTL) == []
     assert read(store, PARAMS) is None
 
 
 def test_a_manual_run_during_a_scheduled_one_does_nothing(store: ObjectStore) -> None:
     # Given history up to T0 and a scheduled run that started at 03:02
     initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
-    scheduled = start_run(store, PARAMS, run_id="scheduled", now=LATE, ttl=TTL)
+    scheduled = start_run(store, PARAMS, run_id="scheduled", now=LATE, started_at=LATE, ttl=TTL)
     # When a manual run starts meanwhile, and the scheduled one is retried
-    manual = start_run(store, PARAMS, run_id="manual", now=LATE, ttl=TTL)
-    retried = start_run(store, PARAMS, run_id="scheduled", now=LATE, ttl=TTL)
+    manual = start_run(store, PARAMS, run_id="manual", now=LATE, started_at=LATE, ttl=TTL)
+    retried = start_run(store, PARAMS, run_id="scheduled", now=LATE, started_at=LATE, ttl=TTL)
     # Then only the scheduled run unloads the three closed hours
     assert scheduled == retried == hours(3)
     assert manual == []
@@ -430,30 +430,49 @@ def test_start_run_that_loses_the_race_to_claim_does_nothing(store: ObjectStore)
     }
     racing = RacingStore(store, json.dumps(other).encode())
     # When this run starts / Then it plans nothing and the other keeps its lease
-    assert start_run(racing, PARAMS, run_id="me", now=LATE, ttl=TTL) == []  # type: ignore[arg-type]
+    assert start_run(racing, PARAMS, run_id="me", now=LATE, started_at=LATE, ttl=TTL) == []  # type: ignore[arg-type]
     lease = read(store, PARAMS).lease  # type: ignore[union-attr]
     assert lease is not None
     assert lease.run_id == "other"
 
 
+def test_a_run_started_hours_late_plans_by_schedule_and_leases_by_clock(
+    store: ObjectStore,
+) -> None:
+    # Given history up to T0 and a run scheduled at 03:02 that only starts at 09:00
+    initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
+    started = T0 + 9 * HOUR
+    planned = start_run(store, PARAMS, run_id="late", now=LATE, started_at=started, ttl=TTL)
+    # Then it unloads what had closed at its scheduled time
+    assert planned == hours(3)
+    # And its lease is live from when it started, so a run at 09:10 stays away
+    lease = read(store, PARAMS).lease  # type: ignore[union-attr]
+    assert lease is not None
+    assert lease.expires_at == started + TTL
+    soon = started + timedelta(minutes=10)
+    assert start_run(store, PARAMS, run_id="next", now=soon, started_at=soon, ttl=TTL) == []
+
+
 def test_finish_run_stops_at_a_failed_interval(store: ObjectStore) -> None:
     # Given a run of three hours whose second UNLOAD failed
     initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
-    planned = start_run(store, PARAMS, run_id="r1", now=LATE, ttl=TTL)
+    planned = start_run(store, PARAMS, run_id="r1", now=LATE, started_at=LATE, ttl=TTL)
     # When it finishes with the first and third landed
     done = finish_run(store, PARAMS, run_id="r1", landed=[planned[0], planned[2]], now=LATE)
     # Then the watermark stops before the failed hour, the lease is gone, the next run
     # starts there
     assert (done.end, done.lease) == (T0 + HOUR, None)
-    assert start_run(store, PARAMS, run_id="r2", now=LATE, ttl=TTL) == hours(2, T0 + HOUR)
+    assert start_run(store, PARAMS, run_id="r2", now=LATE, started_at=LATE, ttl=TTL) == hours(
+        2, T0 + HOUR
+    )
 
 
 def test_finish_run_after_losing_the_lease(store: ObjectStore) -> None:
     # Given a run whose lease expired mid-way and was taken over by the next run
     initialise(store, PARAMS, end=T0, run_id="hist", now=T0)
-    slow = start_run(store, PARAMS, run_id="slow", now=LATE, ttl=TTL)
+    slow = start_run(store, PARAMS, run_id="slow", now=LATE, started_at=LATE, ttl=TTL)
     later = LATE + TTL + timedelta(minutes=1)
-    assert start_run(store, PARAMS, run_id="next", now=later, ttl=TTL) == hours(3)
+    assert start_run(store, PARAMS, run_id="next", now=later, started_at=later, ttl=TTL) == hours(3)
     # When the slow run finishes / Then it is told; the next run lands those hours again
     with pytest.raises(WatermarkLeased, match="leased by run 'next', not 'slow'"):
         finish_run(store, PARAMS, run_id="slow", landed=slow, now=later)
@@ -876,7 +895,13 @@ def test_random_runs_through_start_and_finish_never_overlap_and_converge(
             running = {r: v for r, v in running.items() if now - v[0] < RUN_TTL - HOUR / 12}
         elif kind == "start":
             planned = start_run(
-                store, PARAMS, run_id=f"r{number}", now=now, ttl=RUN_TTL, limit=limit
+                store,
+                PARAMS,
+                run_id=f"r{number}",
+                now=now,
+                started_at=now,
+                ttl=RUN_TTL,
+                limit=limit,
             )
             # Then no interval is planned by two live runs at once
             for _, other in running.values():
@@ -897,7 +922,9 @@ def test_random_runs_through_start_and_finish_never_overlap_and_converge(
     # And healthy runs afterwards bring the watermark to the last closed interval
     now += RUN_TTL
     for number in range(2000):
-        planned = start_run(store, PARAMS, run_id=f"after{number}", now=now, ttl=RUN_TTL)
+        planned = start_run(
+            store, PARAMS, run_id=f"after{number}", now=now, started_at=now, ttl=RUN_TTL
+        )
         if not planned:
             break
         for interval in planned:
