@@ -214,7 +214,7 @@ def _decode(stored: StoredObject, where: str) -> Watermark:
         document = _Document.model_validate(raw)
     except (ValueError, TypeError, ValidationError) as exc:
         raise WatermarkError(
-            f"{where} is not a valid watermark ({_first_line(exc)}); restore the previous "
+            f"{where} is not a valid watermark ({_reason(exc)}); restore the previous "
             "version of the object, or reset it with `connector recrawl` over the range "
             "you trust (see docs/recovery.md)"
         ) from exc
@@ -232,7 +232,7 @@ def _decode(stored: StoredObject, where: str) -> Watermark:
     )
 
 
-def _first_line(exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
             f"{'.'.join(map(str, error['loc'])) or 'document'}: {error['msg']}"
