@@ -14,7 +14,6 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from connector.cli.core import validate_params
 from connector.config import Params, load_params
 from connector.errors import ConnectorError, TemplateError
 from connector.infra.stack import ConnectorStack, stack_name
@@ -64,6 +63,10 @@ def check_params(params: Params, source: Path) -> None:
     names, the UNLOAD round-trips, and the detector backend can run: a mismatch stops
     synth instead of failing in the first crawl.
     """
+    # The checks live with the CLI command; imported here, so that only a validating
+    # synth loads the CLI's modules.
+    from connector.cli.core import validate_params
+
     failures = [c for c in validate_params(params, now=datetime.now(UTC)) if not c.ok]
     if failures:
         raise TemplateError(
