@@ -17,6 +17,10 @@ a moto upgrade moves what it patches:
 3. **Redshift Data API.** moto stores statements but never runs them (a poll loop
    would spin forever). Its ``redshift-data`` responses are routed to an object with
    the Data API's shape, :class:`connector.local.redshift_data.DuckDBDataApi`.
+4. **UNLOAD's uploads.** Sent through botocore, every file is serialised into an HTTP
+   request that moto parses again in pure Python (aws-chunked decoding alone costs
+   seconds per 100 MB; see bench/crawl.md). :class:`MotoS3Writer` hands the files to
+   moto's S3 backend directly, which keeps the emulated UNLOAD near DuckDB's own COPY.
 
 :func:`installed` applies all three for the duration of a ``with`` block and restores
 moto afterwards. The patches are process-wide (moto's backends are), so one runtime
@@ -30,11 +34,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.s3.models import s3_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
 )
@@ -48,6 +53,7 @@ __all__ = [
     "DataApi",
     "LambdaInvoker",
     "LambdaResult",
+    "MotoS3Writer",
     "installed",
     "lambda_invoke_hook",
     "redshift_data_hook",
@@ -184,6 +190,26 @@ def _json_timestamp(value: object) -> float:
     if isinstance(value, datetime):
         return value.timestamp()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class MotoS3Writer:
+    """The two S3 calls UNLOAD makes, with ``put_object`` going into moto's backend.
+
+    ``client`` is a boto3 S3 client of the same mock (listing stays an ordinary call:
+    it is cheap and keeps the ALLOWOVERWRITE check on the public API).
+    """
+
+    def __init__(self, client: Any, account_id: str, partition: str = "aws") -> None:
+        self._client = client
+        self._account_id = account_id
+        self._partition = partition
+
+    def list_objects_v2(self, **request: Any) -> Any:
+        return self._client.list_objects_v2(**request)
+
+    def put_object(self, *, Bucket: str, Key: str, Body: BinaryIO) -> None:
+        backend = s3_backends[self._account_id][self._partition]
+        backend.put_object(Bucket, Key, Body.read())
 
 
 @contextmanager

@@ -116,6 +116,7 @@ class _Statement:
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     cancel_requested: bool = False
     cursor: duckdb.DuckDBPyConnection | None = None
+    ended: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -224,8 +225,12 @@ class DuckDBDataApi:
 
     ``connect`` is the database (a path, ``":memory:"`` or an open connection, which
     the caller keeps ownership of); ``s3`` is a boto3 S3 client UNLOAD writes through.
-    ``workers`` statements run at once. Use as a context manager, or call
-    :meth:`close`, so running statements finish and the worker threads stop.
+    ``workers`` statements run at once. ``describe_wait`` (seconds) lets
+    ``describe_statement`` of a running statement wait that long for it to end before
+    answering, which spares a state machine's poll loop most of its turns (each turn
+    costs the interpreter a boto3 client and several history events). Use as a
+    context manager, or call :meth:`close`, so running statements finish and the
+    worker threads stop.
     """
 
     def __init__(
@@ -236,6 +241,7 @@ class DuckDBDataApi:
         workers: int = 2,
         read_only: bool = False,
         scratch_dir: Path | None = None,
+        describe_wait: float = 0.0,
     ) -> None:
         if isinstance(connect, duckdb.DuckDBPyConnection):
             self._connection, self._owns_connection = connect, False
@@ -244,6 +250,7 @@ class DuckDBDataApi:
             self._owns_connection = True
         self._s3 = s3
         self._scratch_dir = scratch_dir
+        self._describe_wait = describe_wait
         self._lock = threading.Lock()
         self._statements: dict[str, _Statement] = {}
         self._by_token: dict[str, str] = {}
@@ -330,6 +337,8 @@ class DuckDBDataApi:
     def describe_statement(self, *, Id: str) -> dict[str, Any]:
         """The statement's status and, once it ended, its outcome, as the API reports it."""
         statement = self._get(Id)
+        if self._describe_wait > 0:
+            statement.ended.wait(self._describe_wait)
         with self._lock:
             described: dict[str, Any] = {
                 "Id": statement.id,
@@ -482,6 +491,7 @@ class DuckDBDataApi:
         statement.updated_at = datetime.now(UTC)
         if statement.started_ns:
             statement.duration_ns = time.perf_counter_ns() - statement.started_ns
+        statement.ended.set()
 
     def _notify(self, statement: _Statement) -> None:
         if self._listeners:

@@ -20,6 +20,7 @@ import importlib
 import itertools
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -69,6 +70,18 @@ _MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
+# For every boto3 client in the process, handlers' included: botocore would otherwise
+# send bodies aws-chunked with a trailing CRC, which moto decodes slowly in Python, and
+# moto would spill every object over 5 MB to a temporary file.
+_AWS_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
+    "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(1 << 31),
+}
+# How long a describeStatement of a running statement may wait for its end: long enough
+# to spare the poll loop most turns, short enough that a status still moves visibly.
+_DESCRIBE_WAIT = 0.25
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _LOCAL_SECRET = {"username": "local", "password": "local", "engine": "duckdb"}
 
@@ -201,16 +214,17 @@ class LocalRuntime:
             mock = mock_aws(config=_MOTO_CONFIG)
             mock.start()
             stack.callback(mock.stop)
-            stack.enter_context(_environment({"AWS_DEFAULT_REGION": LOCAL_REGION}))
+            stack.enter_context(_environment(_AWS_ENVIRONMENT))
             self.session = boto3.Session(region_name=LOCAL_REGION)
             self.stack = resolve_template(template, account=LOCAL_ACCOUNT, region=LOCAL_REGION)
             scratch = self.workdir / "scratch"
             scratch.mkdir(exist_ok=True)
             self.data_api = DuckDBDataApi(
                 self.warehouse,
-                s3=self.client("s3"),
+                s3=moto_hooks.MotoS3Writer(self.client("s3"), LOCAL_ACCOUNT),
                 workers=self._statement_workers,
                 scratch_dir=scratch,
+                describe_wait=_DESCRIBE_WAIT,
             )
             stack.callback(self.data_api.close)
             stack.enter_context(
@@ -543,7 +557,11 @@ class LocalRuntime:
                 if not target.resolve().is_relative_to(dest.resolve()):
                     raise LocalRuntimeError(f"object key {item['Key']!r} escapes {dest}")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                s3.download_file(name, item["Key"], str(target))
+                # One GET per object: download_file's ranged, threaded transfer only
+                # adds requests for moto to parse.
+                body = s3.get_object(Bucket=name, Key=item["Key"])["Body"]
+                with target.open("wb") as out:
+                    shutil.copyfileobj(body, out, 1 << 20)
                 written.append(target)
         return written
 

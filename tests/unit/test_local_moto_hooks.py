@@ -6,7 +6,9 @@ If one of these fails after changing the moto pin, read the docstring of
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import io
 import json
 import time
 import uuid
@@ -19,7 +21,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.s3.models import S3Backend
 
 from connector.local import moto_hooks
 from connector.local.moto_hooks import LambdaResult
@@ -124,6 +128,12 @@ def test_moto_internals_the_hooks_patch_still_exist() -> None:
             f"moto's redshift-data response {action} moved: hook 3 (redshift_data_hook)"
         )
     assert callable(getattr(RedshiftDataAPIServiceResponse, "cancel_statement", None))
+    assert list(inspect.signature(S3Backend.put_object).parameters)[:4] == [
+        "self",
+        "bucket_name",
+        "key_name",
+        "value",
+    ], "moto's S3Backend.put_object changed: hook 4 (MotoS3Writer) needs updating"
 
 
 # --- hook 1: the redshiftdata service name -------------------------------------------
@@ -301,3 +311,23 @@ def test_only_one_runtime_may_hook_moto_at_a_time() -> None:
     second = moto_hooks.installed(lambda_invoker=echo_invoker, data_api=FakeDataApi())
     with first, pytest.raises(RuntimeError, match="already running"), second:
         pass
+
+
+# --- hook 4: UNLOAD's files straight into moto's S3 ----------------------------------
+
+
+def test_s3_writer_puts_objects_that_the_s3_api_serves(aws: boto3.Session) -> None:
+    # Given a bucket made through the API
+    client = aws.client("s3")
+    client.create_bucket(Bucket="data")
+    writer = moto_hooks.MotoS3Writer(client, DEFAULT_ACCOUNT_ID)
+
+    # When a file is written through the backend
+    writer.put_object(Bucket="data", Key="live/000", Body=io.BytesIO(b"a,b\n1,2\n"))
+
+    # Then the ordinary API lists and serves it, with a proper ETag
+    listed = writer.list_objects_v2(Bucket="data", Prefix="live/")
+    assert [o["Key"] for o in listed["Contents"]] == ["live/000"]
+    got = client.get_object(Bucket="data", Key="live/000")
+    assert got["Body"].read() == b"a,b\n1,2\n"
+    assert got["ETag"] == '"' + hashlib.md5(b"a,b\n1,2\n").hexdigest() + '"'
