@@ -295,3 +295,17 @@ def test_listener_sees_each_statement_end(api: DuckDBDataApi) -> None:
     run(api, "SELECT 1")
     run(api, "SELECT nope")
     assert ended == ["FINISHED", "FAILED"]
+
+
+def test_describe_wait_answers_once_the_statement_ended(
+    connection: duckdb.DuckDBPyConnection, s3: Any
+) -> None:
+    # Given an API whose describe may wait for a running statement
+    with DuckDBDataApi(connection, s3=s3, describe_wait=5.0) as api:
+        statement_id = api.execute_statement(Sql="SELECT count(*) FROM range(1000000)", **TARGET)[
+            "Id"
+        ]
+        # When it is described right after submission
+        described = api.describe_statement(Id=statement_id)
+    # Then the first answer already is the end state
+    assert described["Status"] == "FINISHED"

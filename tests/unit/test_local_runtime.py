@@ -294,6 +294,17 @@ def test_drive_schedule_fires_once_per_closed_interval(runtime: LocalRuntime) ->
     assert seen == ticks
 
 
+def test_drive_schedule_until_stops_at_the_last_interval_closed_by_then(
+    runtime: LocalRuntime,
+) -> None:
+    # When the schedule runs until 02:30 on a real-time clock whose times are all past
+    ticks = runtime.drive_schedule(
+        START, until=START + timedelta(hours=2, minutes=30), clock="realtime"
+    )
+    # Then it fired for the two hours that closed by then, without waiting
+    assert [t.interval.end for t in ticks] == [START + timedelta(hours=h) for h in (1, 2)]
+
+
 def test_a_simulated_schedule_needs_an_end(runtime: LocalRuntime) -> None:
     with pytest.raises(LocalRuntimeError, match="--until or --intervals"):
         runtime.drive_schedule(START)
