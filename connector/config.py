@@ -958,9 +958,28 @@ def _model_at(loc: _Loc) -> Any:
     return model
 
 
+def _is_knock_on_length_error(error: ErrorDetails) -> bool:
+    """A ``too_short`` a tuple reports only because some of its items failed.
+
+    pydantic-core checks a tuple's minimum length on the items that passed validation,
+    not on those given: a one-item list whose item is invalid also "needs at least 1
+    item". The item's own error says what is wrong, so this one is noise.
+    """
+    given = error.get("input")
+    min_length = (error.get("ctx") or {}).get("min_length")
+    return (
+        error["type"] == "too_short"
+        and isinstance(given, list | tuple)
+        and isinstance(min_length, int)
+        and len(given) >= min_length
+    )
+
+
 def _describe(errors: list[ErrorDetails]) -> list[tuple[str, str]]:
     described: list[tuple[str, str]] = []
     for error in errors:
+        if _is_knock_on_length_error(error):
+            continue
         loc = _field_path(tuple(error["loc"]))
         ctx = error.get("ctx") or {}
         problems = ctx.get("problems")

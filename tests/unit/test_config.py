@@ -356,6 +356,31 @@ def test_a_broken_value_is_reported_at_its_path(
 
 
 @pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ((*SOURCE, "TemplatedPathList"), ["s3://bucket/x' IAM_ROLE default/{{yyyyMMdd}}/"]),
+        ((*SOURCE, "HistoricalDataPathList"), ["s3://bucket/x'; DROP TABLE t; --/"]),
+        (("metrics_set",), [{"AggregationFunction": "SUM", "MetricName": "-revenue"}]),
+    ],
+    ids=["TemplatedPathList", "HistoricalDataPathList", "metrics_set"],
+)
+def test_a_bad_item_of_a_short_list_is_the_only_problem_reported(
+    path: tuple[str | int, ...], value: list[Any]
+) -> None:
+    # Given a list at its minimum length whose only item is invalid
+    data = project()
+    _set(data, path, value)
+
+    # When it is validated
+    message = _error_of(data)
+
+    # Then only the item is blamed: the list has as many items as it needs
+    assert f"{_label(path)}[0]" in message
+    assert "at least" not in message
+    assert len(message.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
     "path", [("detector_name",), ("detector_frequency",), ("timestamp_column",), ("metrics_set",)]
 )
 def test_a_missing_required_field_is_reported(path: tuple[str, ...]) -> None:
