@@ -242,7 +242,9 @@ def test_validate_passes_the_demo_and_prints_a_summary(tmp_path: Path) -> None:
 def test_validate_passes_the_shipped_params_file() -> None:
     # Given the repository's params.json (empty bucket: a sample bucket is used)
     checks = validate_params(load_params(REPO / "params.json"), now=datetime.now(UTC))
-    assert [check.ok for check in checks] == [True] * 4
+    # Then every check passes: SELECT and UNLOAD per crawl, and the detector backend
+    assert [check.ok for check in checks] == [True] * 5, checks
+    assert checks[-1].what.startswith("detector · ")
 
 
 def test_validate_lists_missing_columns(tmp_path: Path) -> None:
