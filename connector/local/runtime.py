@@ -421,13 +421,17 @@ class LocalRuntime:
             input=json.dumps(execution_input),
         )["executionArn"]
         deadline = time.monotonic() + self._execution_timeout
+        pause = 0.002
         while (described := sfn.describe_execution(executionArn=arn))["status"] not in _TERMINAL:
             if time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=arn, error="LocalTimeout")
                 raise LocalRuntimeError(
                     f"{machine.name} did not finish within {self._execution_timeout:.0f} s"
                 )
-            time.sleep(0.005)
+            # Back off: every poll is a request moto serves on this process's GIL, which
+            # the execution's own thread needs.
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
         duration = time.perf_counter() - began
         output = described.get("output")
         return ExecutionResult(
