@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
+import logging
 import os
 import shutil
 import sys
@@ -36,6 +37,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 import boto3
+import duckdb
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
@@ -215,17 +217,26 @@ class LocalRuntime:
             mock.start()
             stack.callback(mock.stop)
             stack.enter_context(_environment(_AWS_ENVIRONMENT))
+            # The interpreter logs every caught task failure with a dump of its parse
+            # tree; ExecutionResult carries the error and cause readably instead.
+            stack.enter_context(_silenced("moto.stepfunctions.parser"))
             self.session = boto3.Session(region_name=LOCAL_REGION)
             self.stack = resolve_template(template, account=LOCAL_ACCOUNT, region=LOCAL_REGION)
             scratch = self.workdir / "scratch"
             scratch.mkdir(exist_ok=True)
-            self.data_api = DuckDBDataApi(
-                self.warehouse,
-                s3=moto_hooks.MotoS3Writer(self.client("s3"), LOCAL_ACCOUNT),
-                workers=self._statement_workers,
-                scratch_dir=scratch,
-                describe_wait=_DESCRIBE_WAIT,
-            )
+            try:
+                self.data_api = DuckDBDataApi(
+                    self.warehouse,
+                    s3=moto_hooks.MotoS3Writer(self.client("s3"), LOCAL_ACCOUNT),
+                    workers=self._statement_workers,
+                    scratch_dir=scratch,
+                    describe_wait=_DESCRIBE_WAIT,
+                )
+            except duckdb.Error as exc:
+                raise LocalRuntimeError(
+                    f"cannot open the warehouse {self.warehouse}: {exc}; is it a DuckDB "
+                    "database, and is no other program holding it open for writing?"
+                ) from exc
             stack.callback(self.data_api.close)
             stack.enter_context(
                 moto_hooks.installed(lambda_invoker=self._invoke, data_api=self.data_api)
@@ -599,3 +610,14 @@ def _environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def _silenced(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -314,3 +314,17 @@ def test_a_missing_warehouse_is_reported(tmp_path: Path) -> None:
     params = Path(__file__).parents[2] / "params.json"
     with pytest.raises(LocalRuntimeError, match="does not exist"):
         LocalRuntime(params, tmp_path / "none.duckdb", tmp_path, template=TEMPLATE).__enter__()
+
+
+def test_a_file_that_is_not_a_duckdb_database_is_reported(tmp_path: Path, warehouse: Path) -> None:
+    # Given a warehouse path holding something else
+    params = Path(__file__).parents[2] / "params.json"
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("not a database")
+
+    # Then starting the runtime says which file and what to check
+    with pytest.raises(LocalRuntimeError, match="cannot open the warehouse"):
+        LocalRuntime(params, bogus, tmp_path / "work", template=TEMPLATE).__enter__()
+    # And it let go of moto: a runtime on a real warehouse starts afterwards
+    with LocalRuntime(params, warehouse, tmp_path / "work", template=TEMPLATE) as runtime:
+        assert runtime.data_bucket == "databucket"
