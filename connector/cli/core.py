@@ -38,6 +38,7 @@ from connector.sql import (
     check_output_columns,
     render_query,
     render_unload,
+    rendered_from,
     split_unload,
     strip_statement,
     unload_target,
@@ -98,7 +99,9 @@ def _check_kind(
     label = f"{kind} · {template}"
     try:
         query = render_query(template, window=window, params=params)
-        missing = check_output_columns(query, _required_columns(params))
+        missing = check_output_columns(
+            query, _required_columns(params), what=rendered_from(template, params)
+        )
     except ConnectorError as exc:
         return [Check(label, False, str(exc))]
     checks = []

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from connector.sql.columns import check_output_columns, output_columns
 from connector.sql.literals import quote_identifier, quote_string, timestamp_literal
-from connector.sql.targets import CRAWL_KINDS, CrawlKind, render_unload, unload_target
+from connector.sql.targets import (
+    CRAWL_KINDS,
+    CrawlKind,
+    render_unload,
+    rendered_from,
+    unload_target,
+)
 from connector.sql.templates import TEMPLATE_VARIABLES, render_query, template_context
 from connector.sql.timeformat import java_to_char
 from connector.sql.unload import (
@@ -39,6 +45,7 @@ __all__ = [
     "quote_string",
     "render_query",
     "render_unload",
+    "rendered_from",
     "split_unload",
     "strip_statement",
     "template_context",

@@ -54,12 +54,14 @@ def output_columns(query: str, *, what: str = "the query") -> list[str]:
     return [column.output_name.lower() for column in select.selects]
 
 
-def check_output_columns(query: str, required: Iterable[str]) -> list[str]:
+def check_output_columns(
+    query: str, required: Iterable[str], *, what: str = "the query"
+) -> list[str]:
     """The ``required`` names (in their order) that ``query`` does not output.
 
     Compared case-insensitively, since Redshift folds identifiers. Raises
-    :class:`TemplateError` when the query is not a single SELECT or its columns cannot
-    be determined (see :func:`output_columns`).
+    :class:`TemplateError`, naming the query as ``what``, when it is not a single
+    SELECT or its columns cannot be determined (see :func:`output_columns`).
     """
-    present = set(output_columns(query))
+    present = set(output_columns(query, what=what))
     return [name for name in required if name.lower() not in present]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from connector.config import Params
     from connector.intervals import Interval
 
-__all__ = ["CRAWL_KINDS", "CrawlKind", "render_unload", "unload_target"]
+__all__ = ["CRAWL_KINDS", "CrawlKind", "render_unload", "rendered_from", "unload_target"]
 
 CrawlKind = Literal["historical", "continuous"]
 CRAWL_KINDS: tuple[CrawlKind, ...] = ("historical", "continuous")
@@ -85,4 +85,11 @@ def render_unload(
         iam_role_arn=role_arn,
         csv=params.csv,
         max_file_size_mb=max_file_size_mb,
+        what=rendered_from(template, params, queries_dir),
     )
+
+
+def rendered_from(template: str, params: Params, queries_dir: Path | None = None) -> str:
+    """How SQL errors name a rendered query: by its template, whose lines it mostly keeps."""
+    directory = queries_dir if queries_dir is not None else params.queries_path
+    return f"the SELECT rendered from {directory / template}"

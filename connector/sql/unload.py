@@ -102,7 +102,45 @@ def _tokenize(
     try:
         return list(_REDSHIFT.tokenize(sql))
     except SqlglotError as exc:
-        raise error(f"{what} is not valid Redshift SQL: {_first_line(exc)}") from exc
+        raise error(f"{what} is not valid Redshift SQL: {_where_tokens_break(sql)}") from exc
+
+
+def _tokenizes(sql: str) -> bool:
+    try:
+        _REDSHIFT.tokenize(sql)
+    except SqlglotError:
+        return False
+    return True
+
+
+# What an unclosed token needs to end, and how to tell the user.
+_CLOSERS = (
+    ("'", "a string literal", "close it with ' (a quote inside a string is written '')"),
+    ('"', "a quoted identifier", 'close it with "'),
+    ("*/", "a /* comment", "close it with */"),
+)
+
+
+def _where_tokens_break(sql: str) -> str:
+    """The line of ``sql`` where tokenizing first goes wrong, and what is wrong there.
+
+    sqlglot's own message points where it gave up: after an unclosed quote it pairs
+    every later quote the wrong way round and fails lines further on, on a fragment
+    such as ``':00'``. The line to blame is the one after the longest run of whole
+    lines that still tokenizes; if adding a closing quote (or ``*/``) to it makes it
+    tokenize, that line opens a literal it never closes.
+    """
+    lines = sql.splitlines(keepends=True)
+    good = next(
+        (count for count in range(len(lines) - 1, 0, -1) if _tokenizes("".join(lines[:count]))),
+        0,
+    )
+    line = lines[good].strip() if lines else ""
+    head = "".join(lines[: good + 1])
+    for closer, opened, advice in _CLOSERS:
+        if _tokenizes(head + closer):
+            return f"its line {good + 1}, {line!r}, opens {opened} that is not closed; {advice}"
+    return f"its line {good + 1}, {line!r}, cannot be split into SQL tokens; fix that line"
 
 
 def _first_line(exc: Exception) -> str:
@@ -247,14 +285,16 @@ def build_unload(
     iam_role_arn: str,
     csv: CsvOptions,
     max_file_size_mb: float | None = None,
+    what: str = "the query",
 ) -> str:
     """Wrap a single SELECT in an UNLOAD that writes CSV files under ``s3_uri``.
 
     The statement has no trailing ``;`` (the Data API takes one statement). Raises
-    :class:`UnloadError` when the query is not a single SELECT, the target or role
-    fails its pattern, or the CSV options cannot be expressed by UNLOAD.
+    :class:`UnloadError` when the query (named ``what`` in the message, e.g. by its
+    template) is not a single SELECT, the target or role fails its pattern, or the CSV
+    options cannot be expressed by UNLOAD.
     """
-    select = strip_statement(query)
+    select = strip_statement(query, what=what)
     target = check_s3_uri(s3_uri)
     role = check_iam_role(iam_role_arn)
     role_sql = "default" if role == DEFAULT_ROLE else quote_string(role)

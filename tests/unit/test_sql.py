@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -234,6 +235,50 @@ def test_default_and_chained_roles_are_accepted() -> None:
 def test_only_a_single_select_is_unloaded(query: str, message: str) -> None:
     with pytest.raises(UnloadError, match=message):
         build_unload(query, s3_uri=TARGET, iam_role_arn=ROLE, csv=CSV)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            # A later literal's quotes pair up the wrong way round; sqlglot then fails on
+            # line 4 (':00'), but the quote to close is on line 2.
+            'SELECT\n  v AS \'views,\n  r AS "revenue"\nFROM t WHERE ts >= TIMESTAMP '
+            "'2024-03-01 00:00:00'\n  AND ts < TIMESTAMP '2024-03-02 00:00:00'",
+            'its line 2, "v AS \'views,", opens a string literal that is not closed; '
+            "close it with '",
+        ),
+        (
+            "SELECT 'a\nb' AS legal_multi_line,\n  'open AS x\nFROM t",
+            'its line 3, "\'open AS x", opens a string literal',
+        ),
+        ('SELECT 1 AS "x\nFROM t', "its line 1, 'SELECT 1 AS \"x', opens a quoted identifier"),
+        ("SELECT 1\n/* note\nFROM t", "its line 2, '/\\* note', opens a /\\* comment"),
+    ],
+    ids=["quote-paired-wrongly", "after-a-multi-line-literal", "identifier", "comment"],
+)
+def test_an_unclosed_quote_is_reported_at_its_line(query: str, message: str) -> None:
+    # When a query with an unclosed literal is checked
+    with pytest.raises(UnloadError) as caught:
+        build_unload(query, s3_uri=TARGET, iam_role_arn=ROLE, csv=CSV, what="my query")
+    # Then the message names the query, the line that opens it and what to do
+    assert str(caught.value).startswith("my query is not valid Redshift SQL: its line ")
+    assert re.search(message, str(caught.value)), str(caught.value)
+    assert "Error tokenizing" not in str(caught.value)
+
+
+def test_a_template_with_an_unclosed_quote_is_named(tmp_path: Path) -> None:
+    # Given a template whose third line opens a string it never closes
+    demo = (QUERIES / "ecommerce.sql.j2").read_text().split("-#}\n", 1)[1]
+    (tmp_path / "broken.sql.j2").write_text(demo.replace('AS "views"', "AS 'views"))
+    data = params_data()
+    data["crawl"] = {"queries_dir": str(tmp_path), "templates": {"continuous": "broken.sql.j2"}}
+    # When its UNLOAD is rendered, and its columns are checked
+    with pytest.raises(UnloadError) as caught:
+        render_unload(make_params(data), "continuous", HOUR, role_arn=ROLE)
+    # Then the error names the template file and the line of the rendered SELECT
+    assert f"the SELECT rendered from {tmp_path / 'broken.sql.j2'}" in str(caught.value)
+    assert 'its line 3, "e.views AS \'views,"' in str(caught.value)
 
 
 def test_limit_inside_a_subquery_and_unions_are_fine() -> None:
