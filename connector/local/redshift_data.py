@@ -196,6 +196,23 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _unloaded_column(name: str, duck_type: str) -> str:
+    # Redshift folds output names to lower case (DuckDB keeps them as written) and
+    # writes booleans as t/f (DuckDB: true/false).
+    value = _ident(name)
+    if duck_type == "BOOLEAN":
+        value = f"CASE WHEN {value} THEN 't' WHEN NOT {value} THEN 'f' END"
+    return f"{value} AS {_ident(name.lower())}"
+
+
+def _has_outer_limit(query: str) -> bool:
+    try:
+        expression = sqlglot.parse_one(query, read="redshift")
+    except SqlglotError:
+        return False  # transpile() has already reported what it could not read
+    return expression.args.get("limit") is not None or expression.args.get("fetch") is not None
+
+
 def _split_s3_uri(uri: str) -> tuple[str, str]:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     return bucket, prefix
@@ -510,9 +527,18 @@ class DuckDBDataApi:
         query, returns_rows = transpile(parts.query)
         if not returns_rows:
             raise ValueError("UNLOAD needs a SELECT query")
-        columns = cursor.sql(query).columns
-        # Redshift folds output names to lower case; DuckDB keeps them as written.
-        select = ", ".join(f"{_ident(name)} AS {_ident(name.lower())}" for name in columns)
+        if _has_outer_limit(parts.query):
+            # Redshift refuses it too; failing here keeps a template that only works
+            # offline from reaching a deployment.
+            raise ValueError(
+                "Limit clause is not supported in the outer select of UNLOAD; "
+                "use SELECT * FROM (... LIMIT n)"
+            )
+        relation = cursor.sql(query)
+        select = ", ".join(
+            _unloaded_column(name, str(type_))
+            for name, type_ in zip(relation.columns, relation.types, strict=True)
+        )
         with TemporaryDirectory(prefix="unload-", dir=self._scratch_dir) as scratch:
             target = Path(scratch) / "out"
             if fmt.max_file_bytes is None:

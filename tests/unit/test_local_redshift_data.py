@@ -309,3 +309,22 @@ def test_describe_wait_answers_once_the_statement_ended(
         described = api.describe_statement(Id=statement_id)
     # Then the first answer already is the end state
     assert described["Status"] == "FINISHED"
+
+
+def test_unload_writes_booleans_as_redshift_does(api: DuckDBDataApi, s3: Any) -> None:
+    described = run(
+        api, unload("SELECT id, amount IS NULL AS missing FROM sales ORDER BY id", "b/", "CSV")
+    )
+    assert described["Status"] == "FINISHED", described.get("Error")
+    assert objects(s3, "b/")["b/0000_part_00"] == b"1,f\n2,f\n3,t\n"
+
+
+def test_unload_refuses_a_limit_in_the_outer_select_like_redshift(
+    api: DuckDBDataApi, s3: Any
+) -> None:
+    # A LIMIT on the outer SELECT fails (Redshift refuses it); a nested one is fine
+    refused = run(api, unload("SELECT id FROM sales LIMIT 1", "l1/", "CSV"))
+    nested = run(api, unload("SELECT * FROM (SELECT id FROM sales LIMIT 1) AS s", "l2/", "CSV"))
+    assert refused["Status"] == "FAILED"
+    assert "Limit clause" in refused["Error"]
+    assert nested["Status"] == "FINISHED"
