@@ -460,8 +460,8 @@ class DuckDBDataApi:
                 statement.updated_at = datetime.now(UTC)
             try:
                 if statement.sql.lstrip()[:6].upper() == "UNLOAD":
-                    rows = self._unload(cursor, statement.sql)
-                    self._finish(statement, rows=rows)
+                    rows, size = self._unload(cursor, statement.sql)
+                    self._finish(statement, rows=rows, size=size)
                 else:
                     self._query(cursor, statement)
             except (duckdb.Error, ValueError, ConnectorError, OSError) as exc:
@@ -516,7 +516,8 @@ class DuckDBDataApi:
             for listener in self._listeners:
                 listener(described)
 
-    def _unload(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> int:
+    def _unload(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, int]:
+        """Run one UNLOAD; return the rows and bytes it wrote."""
         parts = split_unload(sql)
         fmt = _UnloadFormat.from_options(parts.options)
         bucket, prefix = _split_s3_uri(parts.s3_uri)
@@ -551,12 +552,13 @@ class DuckDBDataApi:
             counts = cursor.execute(copy).fetchall()
             written = int(counts[0][0]) if counts else 0
             files = sorted((Path(scratch) / "out").iterdir(), key=lambda p: _file_index(p.name))
+            size = sum(path.stat().st_size for path in files)
             for index, path in enumerate(files):
                 with path.open("rb") as body:
                     self._s3.put_object(
                         Bucket=bucket, Key=prefix + fmt.object_name(index), Body=body
                     )
-        return written
+        return written, size
 
 
 def _file_index(name: str) -> int:

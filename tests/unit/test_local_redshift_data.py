@@ -191,6 +191,7 @@ def test_unload_writes_csv_named_like_redshift(api: DuckDBDataApi, s3: Any) -> N
     assert described["HasResultSet"] is False
     assert described["ResultRows"] == 3
     files = objects(s3, "out/")
+    assert described["ResultSize"] == len(files["out/run_0000_part_00"])
     assert list(files) == ["out/run_0000_part_00"]
     text = files["out/run_0000_part_00"].decode()
     assert text.splitlines()[0] == "id,label,amount"  # lower case, as Redshift folds names
