@@ -165,9 +165,12 @@ def parse_select(
         if starts_statement and token.token_type in _COMMAND_TOKENS:
             raise error(f"{what} holds {token.text.upper()}, not a SELECT; UNLOAD takes one SELECT")
     try:
-        statements = [s for s in sqlglot.parse(query, read="redshift") if s is not None]
+        parsed = sqlglot.parse(query, read="redshift")
     except SqlglotError as exc:
         raise error(f"{what} is not valid Redshift SQL: {_first_line(exc)}") from exc
+    # sqlglot keeps a comment after the last ';' as a statement of its own (Semicolon)
+    # and an empty statement between two ';' as None; neither is SQL that would run.
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     if len(statements) != 1:
         raise error(
             f"{what} holds {len(statements)} statements; UNLOAD takes exactly one SELECT, "

@@ -156,14 +156,6 @@ def test_bad_input_on_a_real_console(case: dict[str, Any], corpus: Path) -> None
 # --- found while building the corpus --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "connector/sql/unload.py parse_select counts a comment after the trailing ';' as a "
-        "second statement ('holds 2 statements'), although strip_statement documents that "
-        "comments after the ';' are dropped"
-    ),
-)
 def test_a_comment_after_the_trailing_semicolon_is_accepted(
     corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -281,6 +281,28 @@ def test_a_template_with_an_unclosed_quote_is_named(tmp_path: Path) -> None:
     assert 'its line 3, "e.views AS \'views,"' in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select a from t;\n-- end of query\n",
+        "select a from t; /* generated */",
+        "select a from t;\n-- one\n-- two",
+        "select a from t;;",
+    ],
+)
+def test_comments_after_the_trailing_semicolon_are_dropped(query: str) -> None:
+    # When a SELECT ending in ';' and comments is unloaded
+    statement = build_unload(query, s3_uri=TARGET, iam_role_arn=ROLE, csv=CSV)
+    # Then the UNLOAD holds the SELECT alone, and its columns can be checked
+    assert split_unload(statement).query == "select a from t"
+    assert check_output_columns(query, ["a"]) == []
+
+
+def test_a_comment_between_two_statements_does_not_hide_the_second() -> None:
+    with pytest.raises(UnloadError, match="2 statements"):
+        build_unload("select 1; -- first\nselect 2", s3_uri=TARGET, iam_role_arn=ROLE, csv=CSV)
+
+
 def test_limit_inside_a_subquery_and_unions_are_fine() -> None:
     for query in (
         "select * from (select a from t limit 5) as limited",
