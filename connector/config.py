@@ -68,6 +68,7 @@ __all__ = [
     "Templates",
     "TimestampColumn",
     "Warehouse",
+    "bucket_name_problem",
     "load_params",
     "params_from_json",
 ]
@@ -189,13 +190,32 @@ def _invalid(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message)
 
 
+_RESERVED_BUCKET = "uses a prefix or suffix that S3 reserves"
+
+
+def _is_reserved_bucket(name: str) -> bool:
+    return name.startswith(_RESERVED_BUCKET_PREFIXES) or name.endswith(_RESERVED_BUCKET_SUFFIXES)
+
+
 def _check_bucket(name: str) -> str:
-    if name.startswith(_RESERVED_BUCKET_PREFIXES) or name.endswith(_RESERVED_BUCKET_SUFFIXES):
+    if _is_reserved_bucket(name):
         raise _invalid(
-            "bucket_reserved",
-            f"{name!r} uses a prefix or suffix that S3 reserves; choose another bucket name",
+            "bucket_reserved", f"{name!r} {_RESERVED_BUCKET}; choose another bucket name"
         )
     return name
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the data bucket, by the rules of ``s3_bucket``; None if it can.
+
+    For bucket names given elsewhere (a CLI option, an environment variable), so that
+    they are held to what params.json accepts and named where they were given.
+    """
+    if not name or not re.fullmatch(BUCKET_PATTERN, name):
+        return "is not an S3 bucket name of 3-63 lowercase letters, digits and '-' (no dots)"
+    if _is_reserved_bucket(name):
+        return _RESERVED_BUCKET
+    return None
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:

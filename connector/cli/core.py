@@ -22,7 +22,7 @@ import typer
 from rich.table import Table
 
 from connector.cli.console import console
-from connector.config import Params, load_params
+from connector.config import Params, bucket_name_problem, load_params
 from connector.errors import ConnectorError, PlanError, TemplateError, UnloadError
 from connector.intervals import (
     Interval,
@@ -44,7 +44,14 @@ from connector.sql import (
     unload_target,
 )
 
-__all__ = ["MAX_RENDERED_STATEMENTS", "Check", "parse_time", "register", "validate_params"]
+__all__ = [
+    "MAX_RENDERED_STATEMENTS",
+    "Check",
+    "check_bucket_option",
+    "parse_time",
+    "register",
+    "validate_params",
+]
 
 # `render` refuses ranges that would print more statements than this: a typo in a
 # year should not flood a terminal or a SQL client.
@@ -69,6 +76,20 @@ def parse_time(text: str, params: Params, option: str) -> datetime:
             "2024-03-01T10:00 or 2024-03-01T10:00:00+00:00"
         ) from exc
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=params.timezone)
+
+
+def check_bucket_option(bucket: str | None, option: str = "--bucket") -> str | None:
+    """``--bucket`` as given, if it is a bucket name params.json's s3_bucket would accept.
+
+    Checked before it is used: inside an UNLOAD target a bad name would be blamed on
+    the derived ``s3://...`` URI, which the user never typed.
+    """
+    if bucket is not None and (problem := bucket_name_problem(bucket)) is not None:
+        raise UnloadError(
+            f"{option} {bucket!r} {problem}; give the name of the data bucket, "
+            "e.g. my-connector-data"
+        )
+    return bucket
 
 
 def _required_columns(params: Params) -> list[str]:
@@ -222,6 +243,7 @@ def register(app: typer.Typer) -> None:
         role_arn: Annotated[str | None, typer.Option(help=_ROLE_HELP)] = None,
     ) -> None:
         """Render every query template, check its SELECT and columns, and build its UNLOAD."""
+        bucket = check_bucket_option(bucket)
         params = load_params(params_file)
         checks = validate_params(params, now=datetime.now(UTC), bucket=bucket, role_arn=role_arn)
         table = Table(title=f"{params_file}: {params.detector_name}, {params.frequency}")
@@ -282,6 +304,7 @@ def register(app: typer.Typer) -> None:
         if crawl not in CRAWL_KINDS:
             raise PlanError(f"--crawl {crawl!r} is unknown; use historical or continuous")
         kind: CrawlKind = "historical" if crawl == "historical" else "continuous"
+        bucket = check_bucket_option(bucket, "--bucket (or CONNECTOR_BUCKET)")
         params = load_params(params_file)
         if role_arn is None:
             # A placeholder role would print statements that only fail inside Redshift.

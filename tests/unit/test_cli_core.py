@@ -229,6 +229,44 @@ def test_render_without_any_bucket_says_how_to_give_one(tmp_path: Path) -> None:
     assert "--bucket" in str(result.exception)
 
 
+@pytest.mark.parametrize(
+    ("command", "env", "named"),
+    [
+        (
+            ["render", "--crawl", "continuous", "--role-arn", ROLE, "--bucket", "evil' --"],
+            {},
+            "--bucket",
+        ),
+        (
+            ["render", "--crawl", "continuous", "--role-arn", ROLE],
+            {"CONNECTOR_BUCKET": "Dotted.Bucket"},
+            "CONNECTOR_BUCKET",
+        ),
+        (["validate", "--bucket", "xn--reserved"], {}, "--bucket 'xn--reserved'"),
+    ],
+    ids=["render-option", "render-environment", "validate-option"],
+)
+def test_a_bad_bucket_is_blamed_on_the_option_that_gave_it(
+    tmp_path: Path, command: list[str], env: dict[str, str], named: str
+) -> None:
+    # Given params.json that leaves the bucket to the command line
+    params_file = write_params(tmp_path, s3_bucket="")
+    args = (
+        [*command, str(params_file)]
+        if command[0] == "validate"
+        else [*command, "--params", str(params_file)]
+    )
+    # When the command runs with a bucket name params.json would refuse
+    result = invoke(args, **env)
+    # Then the option (or variable) is named with the rule, not a derived s3:// URI
+    assert isinstance(result.exception, UnloadError), result.output
+    message = str(result.exception)
+    assert named in message
+    assert "lowercase letters" in message or "S3 reserves" in message
+    assert "s3://" not in message
+    assert result.stdout == ""
+
+
 # --- validate ------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from connector.cli.params import register, schema_text
-from connector.config import DEFAULT_SECRET_NAME, load_params, params_from_json
+from connector.config import DEFAULT_SECRET_NAME, bucket_name_problem, load_params, params_from_json
 from connector.errors import ParamsError
 from connector.intervals import Frequency
 
@@ -840,3 +840,35 @@ def test_check_params_command_raises_the_params_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["check-params", str(file)])
     assert isinstance(result.exception, ParamsError)
     assert "detector_frequency: 'PT2H' is not a supported frequency" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("demo-bucket", None),
+        ("", "3-63 lowercase letters"),
+        ("a.b.c", "no dots"),
+        ("evil' --", "3-63 lowercase letters"),
+        ("sthree-data", "S3 reserves"),
+        ("data-s3alias", "S3 reserves"),
+    ],
+)
+def test_bucket_names_from_elsewhere_follow_the_s3_bucket_rules(
+    name: str, problem: str | None
+) -> None:
+    # Given a bucket name from outside params.json (a CLI option)
+    found = bucket_name_problem(name)
+    # Then it is refused exactly when s3_bucket would refuse it (empty aside: a given
+    # name must name a bucket)
+    assert (found is None) == (problem is None)
+    if problem is not None:
+        assert found is not None and problem in found
+    if name:
+        data = project()
+        data["s3_bucket"] = name
+        data["metric_source"]["S3SourceConfig"]["HistoricalDataPathList"] = [""]
+        data["metric_source"]["S3SourceConfig"]["TemplatedPathList"] = [""]
+        if problem is None:
+            params_from_json(json.dumps(data), source="my/params.json")
+        else:
+            assert "s3_bucket" in _error_of(data)
