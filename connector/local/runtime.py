@@ -285,8 +285,9 @@ class LocalRuntime:
 
         secrets = self.client("secretsmanager")
         secret_names = [r.name for r in stack.of_type("AWS::SecretsManager::Secret")]
-        if self.params.secret_name:
-            secret_names.append(self.params.secret_name)
+        if not self.params.warehouse.db_user:
+            # The Data API tasks name it (a name or an ARN); it holds nothing real here.
+            secret_names.append(self.params.secret.rsplit(":secret:", 1)[-1])
         for name in dict.fromkeys(secret_names):
             secrets.create_secret(Name=name, SecretString=json.dumps(_LOCAL_SECRET))
 
