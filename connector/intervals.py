@@ -52,6 +52,7 @@ from connector.errors import PlanError, TemplateError
 __all__ = [
     "HISTORICAL_LIMITS",
     "HISTORICAL_MAX_FILES",
+    "SUPPORTED_TIMES",
     "UTC",
     "Frequency",
     "HistoricalLimits",
@@ -131,8 +132,8 @@ class Interval(NamedTuple):
             raise PlanError(
                 f"interval {dict(value)!r} is not {{'start': ISO-8601, 'end': ISO-8601}}: {exc}"
             ) from exc
-        _require_aware(start, "interval start")
-        _require_aware(end, "interval end")
+        _check_time(start, "interval start")
+        _check_time(end, "interval end")
         if end < start:
             raise PlanError(f"interval {dict(value)!r} ends before it starts")
         return cls(start, end)
@@ -173,13 +174,26 @@ HISTORICAL_LIMITS: Mapping[Frequency, HistoricalLimits] = MappingProxyType(
 
 # --- alignment ------------------------------------------------------------------------
 
+# The times this module accepts. Planning looks a few days around a time (zone
+# transitions, the next local day) and up to 60 months ahead or back (HISTORICAL_LIMITS);
+# these bounds keep all of that inside datetime's years 1-9999, so that a time near
+# either end is refused with a PlanError instead of overflowing (OverflowError) halfway.
+SUPPORTED_TIMES = Interval(datetime(1000, 1, 1, tzinfo=UTC), datetime(9900, 1, 1, tzinfo=UTC))
 
-def _require_aware(t: datetime, what: str) -> None:
+
+def _check_time(t: datetime, what: str) -> None:
+    """Refuse a naive ``t``, and one outside :data:`SUPPORTED_TIMES`."""
     if t.tzinfo is None or t.utcoffset() is None:
         raise NaiveDatetimeError(
             f"{what} {t.isoformat()} has no time zone; pass an aware datetime "
             "(e.g. datetime(..., tzinfo=ZoneInfo('Europe/Berlin')) or an ISO string "
             "with an offset such as 2026-03-01T00:00:00+00:00)"
+        )
+    if not SUPPORTED_TIMES.start <= t < SUPPORTED_TIMES.end:
+        raise PlanError(
+            f"{what} {t.isoformat()} is outside {SUPPORTED_TIMES.start.date()} to "
+            f"{(SUPPORTED_TIMES.end - timedelta(days=1)).date()}, the times the connector "
+            "plans intervals for; check its year"
         )
 
 
@@ -267,19 +281,19 @@ def align(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> datetime:
     Raises :class:`NaiveDatetimeError` for a naive ``t``. The result carries the fixed
     offset of ``tz`` at that instant.
     """
-    _require_aware(t, "time")
+    _check_time(t, "time")
     return _in_zone(_align_utc(t, freq, tz), tz)
 
 
 def next_boundary(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> datetime:
     """The end of the interval containing ``t`` (the start of the next one)."""
-    _require_aware(t, "time")
+    _check_time(t, "time")
     return _in_zone(_next_utc(_align_utc(t, freq, tz), freq, tz), tz)
 
 
 def interval_containing(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> Interval:
     """The interval ``t`` falls in: ``[align(t), next_boundary(t))``."""
-    _require_aware(t, "time")
+    _check_time(t, "time")
     start = _align_utc(t, freq, tz)
     return Interval(_in_zone(start, tz), _in_zone(_next_utc(start, freq, tz), tz))
 
@@ -290,8 +304,8 @@ def interval_containing(t: datetime, freq: Frequency, tz: tzinfo = UTC) -> Inter
 def _checked_range(
     start: datetime, end: datetime, freq: Frequency, tz: tzinfo
 ) -> tuple[datetime, datetime]:
-    _require_aware(start, "range start")
-    _require_aware(end, "range end")
+    _check_time(start, "range start")
+    _check_time(end, "range end")
     if end < start:
         raise PlanError(
             f"range end {end.isoformat()} is before its start {start.isoformat()}; "
@@ -407,7 +421,7 @@ def historical_range(
     30 days are 30 local days), absolute time floored to an interval otherwise.
     Raises :class:`PlanError` when the start is after the end or the look-back negative.
     """
-    _require_aware(now, "now")
+    _check_time(now, "now")
     end = _align_utc(now, freq, tz)
     if isinstance(historical_start, timedelta):
         if historical_start < timedelta(0):
@@ -415,15 +429,21 @@ def historical_range(
                 f"historical look-back {historical_start} is negative; give a positive "
                 "duration such as P90D"
             )
+        if historical_start > end - SUPPORTED_TIMES.start:
+            raise PlanError(
+                f"historical look-back {historical_start} reaches before "
+                f"{SUPPORTED_TIMES.start.date()}; look back less"
+            )
         if freq is Frequency.P1D:
             days = math.ceil(historical_start / timedelta(days=1))
             start = _first_instant_after_date(_local_date(end, tz) - timedelta(days=days + 1), tz)
         else:
             start = _align_utc(end - historical_start, freq, tz)
     elif isinstance(historical_start, datetime):
-        _require_aware(historical_start, "historical_start")
+        _check_time(historical_start, "historical_start")
         start = _align_utc(historical_start, freq, tz)
     else:
+        _check_time(datetime.combine(historical_start, time(), UTC), "historical_start")
         day_start = _first_instant_after_date(historical_start - timedelta(days=1), tz)
         start = _align_utc(day_start, freq, tz)
     if start > end:
@@ -437,7 +457,7 @@ def historical_range(
 
 def last_closed_interval(now: datetime, freq: Frequency, tz: tzinfo = UTC) -> Interval:
     """The most recent interval whose end is at or before ``now``."""
-    _require_aware(now, "now")
+    _check_time(now, "now")
     end = _align_utc(now, freq, tz)
     start = _align_utc(end - timedelta(microseconds=1), freq, tz)
     return Interval(_in_zone(start, tz), _in_zone(end, tz))
@@ -459,8 +479,8 @@ def due_intervals(
     crawler catching up after an outage backfills in order. ``after`` later than the
     last due interval gives ``[]``.
     """
-    _require_aware(after, "after")
-    _require_aware(now, "now")
+    _check_time(after, "after")
+    _check_time(now, "now")
     if offset_seconds < 0:
         raise PlanError(f"offset_seconds is {offset_seconds}; use 0 or more")
     if limit is not None and limit < 0:
@@ -517,7 +537,7 @@ def expand_path(template: str, interval_start: datetime, tz: tzinfo | None = Non
     sub-daily intervals share their local wall clock and hence their folder.
     Raises :class:`PathTemplateError` naming an unsupported pattern or a stray brace.
     """
-    _require_aware(interval_start, "interval start")
+    _check_time(interval_start, "interval start")
     outside = _PLACEHOLDER.sub("", template)
     if "{" in outside or "}" in outside:
         raise PathTemplateError(

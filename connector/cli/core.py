@@ -14,7 +14,7 @@ params.json's ``detector.timezone``, as ``crawl.historical_start`` is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +25,7 @@ from connector.cli.console import console
 from connector.config import Params, bucket_name_problem, load_params
 from connector.errors import ConnectorError, PlanError, TemplateError, UnloadError
 from connector.intervals import (
+    SUPPORTED_TIMES,
     Interval,
     align,
     intervals_between,
@@ -67,7 +68,11 @@ _ROLE_HELP = (
 
 
 def parse_time(text: str, params: Params, option: str) -> datetime:
-    """An aware datetime from ISO-8601 text; no offset means detector.timezone."""
+    """An aware datetime from ISO-8601 text; no offset means detector.timezone.
+
+    Refused, naming ``option``: text that is not ISO-8601, and a time outside
+    :data:`~connector.intervals.SUPPORTED_TIMES` (a mistyped year such as 9999 or 0202).
+    """
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -75,7 +80,14 @@ def parse_time(text: str, params: Params, option: str) -> datetime:
             f"{option} {text!r} is not an ISO-8601 date or date-time; use e.g. 2024-03-01, "
             "2024-03-01T10:00 or 2024-03-01T10:00:00+00:00"
         ) from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=params.timezone)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=params.timezone)
+    first, end = SUPPORTED_TIMES
+    if not first <= parsed < end:
+        raise PlanError(
+            f"{option} {text!r} is outside {first.date()} to {(end - timedelta(days=1)).date()}, "
+            "the times the connector plans intervals for; check its year"
+        )
+    return parsed
 
 
 def check_bucket_option(bucket: str | None, option: str = "--bucket") -> str | None:

@@ -197,6 +197,25 @@ def test_render_takes_bucket_and_role_from_the_environment(tmp_path: Path) -> No
         ),
         (["--crawl", "backfill", "--role-arn", ROLE], PlanError, "historical or continuous"),
         (
+            ["--crawl", "continuous", "--start", "0202-03-01", "--role-arn", ROLE],
+            PlanError,
+            "--start '0202-03-01' is outside 1000-01-01 to 9899-12-31",
+        ),
+        (
+            [
+                "--crawl",
+                "historical",
+                "--start",
+                "2024-01-01",
+                "--end",
+                "9999-12-31T23:00",
+                "--role-arn",
+                ROLE,
+            ],
+            PlanError,
+            "--end '9999-12-31T23:00' is outside",
+        ),
+        (
             ["--crawl", "historical", "--start", "2999-01-01", "--role-arn", ROLE],
             PlanError,
             "in the future",

@@ -538,6 +538,57 @@ def test_due_intervals_refuses_negative_settings() -> None:
         due_intervals(t, t, Frequency.PT1H, limit=-1)
 
 
+# --- the ends of the calendar ---------------------------------------------------------
+
+KIRITIMATI = ZoneInfo("Pacific/Kiritimati")  # UTC+14: local dates run a day ahead
+AT_THE_ENDS = [
+    datetime(9999, 12, 31, 23, tzinfo=UTC),
+    datetime(9900, 1, 1, tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+    datetime(999, 12, 31, 23, 59, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("t", AT_THE_ENDS, ids=lambda t: t.isoformat())
+@pytest.mark.parametrize("freq", list(Frequency))
+def test_a_time_near_the_ends_of_the_calendar_is_a_plan_error(t: datetime, freq: Frequency) -> None:
+    # Given a time whose interval arithmetic would leave datetime's years 1-9999
+    middle = utc(2024, 3, 1)
+    calls = [
+        lambda: align(t, freq, KIRITIMATI),
+        lambda: next_boundary(t, freq, KIRITIMATI),
+        lambda: interval_containing(t, freq, KIRITIMATI),
+        lambda: last_closed_interval(t, freq, KIRITIMATI),
+        lambda: intervals_between(min(t, middle), max(t, middle), freq, KIRITIMATI),
+        lambda: plan_chunks(min(t, middle), max(t, middle), freq, KIRITIMATI),
+        lambda: historical_range(t, t if t > middle else middle, freq, KIRITIMATI),
+        lambda: due_intervals(t, max(t, middle), freq, KIRITIMATI),
+    ]
+    for call in calls:
+        # When it is planned, Then a PlanError names it (no OverflowError half-way)
+        with pytest.raises(PlanError, match="outside 1000-01-01 to 9899-12-31"):
+            call()
+
+
+def test_times_just_inside_the_supported_range_are_planned() -> None:
+    # Given the last and the first supported hours, in a zone a day ahead of UTC
+    last = datetime(9899, 12, 31, 23, tzinfo=UTC)
+    first = datetime(1000, 1, 1, tzinfo=UTC)
+    for freq in Frequency:
+        # Then their intervals are computed, and a range between them is checked
+        assert interval_containing(last, freq, KIRITIMATI).end > last
+        assert interval_containing(first, freq, UTC).start == first
+        with pytest.raises(PlanError, match="longer than"):
+            plan_chunks(datetime(9890, 1, 1, tzinfo=UTC), last, freq, KIRITIMATI)
+
+
+def test_a_look_back_before_the_supported_range_is_a_plan_error() -> None:
+    with pytest.raises(PlanError, match="reaches before 1000-01-01"):
+        historical_range(timedelta(days=800_000), utc(2024, 3, 1), Frequency.P1D)
+    with pytest.raises(PlanError, match="outside 1000-01-01"):
+        historical_range(date(1, 1, 1), utc(2024, 3, 1), Frequency.P1D, KIRITIMATI)
+
+
 # --- properties -----------------------------------------------------------------------
 
 ZONES: list[tzinfo] = [
