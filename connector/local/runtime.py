@@ -200,6 +200,7 @@ class LocalRuntime:
         self._sns_queue_urls: list[str] = []
         self._sns_messages: list[dict[str, Any]] = []
         self._task_root = self.workdir / "task"
+        self._clients: dict[str, Any] = {}
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -258,12 +259,16 @@ class LocalRuntime:
         if self._stack is not None:
             self._stack.close()
             self._stack = None
+            self._clients.clear()
+            self.session = None
 
     def client(self, service: str) -> Any:
         """A boto3 client of the emulated account (only while the runtime runs)."""
         if self.session is None:
             raise LocalRuntimeError("the local runtime is not running; use it in a with block")
-        return self.session.client(service, region_name=LOCAL_REGION)
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service, region_name=LOCAL_REGION)
+        return self._clients[service]
 
     def _synth(self) -> dict[str, Any]:
         # The CDK app (and with it aws_cdk) is only imported when no template is given.
