@@ -38,7 +38,7 @@ from rich.table import Table
 from connector.cli.console import console, error_console
 from connector.config import Params, load_params
 from connector.errors import ConnectorError, PlanError
-from connector.intervals import align, intervals_between
+from connector.intervals import align, intervals_between, plan_chunks
 from connector.local.demo_warehouse import Label, generate
 from connector.local.report import (
     Anomaly,
@@ -423,17 +423,30 @@ def _write_demo_params(path: Path, *, history_days: int) -> Path:
 def _history_range(
     params: Params, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime]:
+    """The historical crawl's range, planned as the crawl will plan it.
+
+    Planning here, before the runtime starts, refuses a range the detector does not
+    accept (:func:`~connector.intervals.plan_chunks`: its timeframe and file limits) at
+    once and with exit code 2; the crawl itself would fail on it inside the state
+    machine, after the app is synthesised and the output folder written.
+    """
     freq, tz = params.frequency, params.timezone
     end_utc = _utc(end) if end else datetime.now(UTC)
     if start is None:
         planned = params.historical_range(end_utc)
-        return planned.start.astimezone(UTC), planned.end.astimezone(UTC)
-    first, last = align(_utc(start), freq, tz), align(end_utc, freq, tz)
-    if first >= last:
-        raise PlanError(
-            f"--start {first:%Y-%m-%d %H:%M} is not before --end {last:%Y-%m-%d %H:%M}: "
-            "the historical crawl needs at least one interval"
-        )
+        first, last = planned.start, planned.end
+    else:
+        first, last = align(_utc(start), freq, tz), align(end_utc, freq, tz)
+        if first >= last:
+            raise PlanError(
+                f"--start {first:%Y-%m-%d %H:%M} is not before --end {last:%Y-%m-%d %H:%M}: "
+                "the historical crawl needs at least one interval"
+            )
+    try:
+        plan_chunks(first, last, freq, tz, params.crawl.chunk_intervals)
+    except PlanError as exc:
+        given = "--start/--end" if start is not None else "crawl.historical_start and --end"
+        raise PlanError(f"{given}: {exc}") from exc
     return first.astimezone(UTC), last.astimezone(UTC)
 
 
