@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import duckdb
 import typer
 from rich.progress import (
     BarColumn,
@@ -38,7 +39,13 @@ from rich.table import Table
 from connector.cli.console import console, error_console
 from connector.config import Params, load_params
 from connector.errors import ConnectorError, PlanError
-from connector.intervals import align, intervals_between, plan_chunks
+from connector.intervals import (
+    Interval,
+    align,
+    interval_containing,
+    intervals_between,
+    plan_chunks,
+)
 from connector.local.demo_warehouse import Label, generate
 from connector.local.report import (
     Anomaly,
@@ -48,6 +55,7 @@ from connector.local.report import (
     read_series,
     write_report,
 )
+from connector.sql import CrawlKind, render_query, rendered_from, strip_statement
 
 # The demo's simulated "now" is fixed so that every run crawls, detects and reports the
 # same thing. History starts on a Monday; the continuous crawl follows it.
@@ -58,6 +66,11 @@ DEMO_SEED = 7
 _REPO = Path(__file__).resolve().parents[2]
 
 Clock = Literal["simulated", "realtime"]
+# A DuckDB database file starts with an 8-byte checksum and the magic bytes "DUCK"
+# (MainHeader::MAGIC_BYTES in DuckDB's src/storage/storage_info.cpp).
+_DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_START = 8
+_DUCKDB_MAGIC_END = _DUCKDB_MAGIC_START + len(_DUCKDB_MAGIC)
 
 
 class LocalRunError(ConnectorError):
@@ -185,6 +198,7 @@ def run(
     checked_clock: Clock = "realtime" if clock == "realtime" else "simulated"
     loaded = load_params(params)
     history = _history_range(loaded, start, end)
+    _check_warehouse(warehouse, loaded, history)
     with _progress() as progress:
         outcome = _run_pipeline(
             progress,
@@ -448,6 +462,62 @@ def _history_range(
         given = "--start/--end" if start is not None else "crawl.historical_start and --end"
         raise PlanError(f"{given}: {exc}") from exc
     return first.astimezone(UTC), last.astimezone(UTC)
+
+
+def _check_warehouse(warehouse: Path, params: Params, history: tuple[datetime, datetime]) -> None:
+    """Refuse a warehouse the crawl's queries cannot run on, before the runtime starts.
+
+    The runtime would find out inside the state machine, after synthesising the app,
+    and fail with exit 1. Here the file must open as a DuckDB database (read-only: it is
+    not changed), and each crawl's SELECT, rendered for the first window it crawls and
+    transpiled as the runtime does, must bind there: LIMIT 0 checks tables and columns
+    without reading rows.
+    """
+    # Imported here, like the runtime: only the local commands need the emulation.
+    from connector.local.redshift_data import transpile
+
+    freq, tz = params.frequency, params.timezone
+    windows: dict[CrawlKind, Interval] = {
+        "historical": interval_containing(history[0], freq, tz),
+        "continuous": interval_containing(history[1], freq, tz),
+    }
+    advice = (
+        "pass the DuckDB file that holds the tables your query templates read "
+        "('connector demo' writes an example to demo-output/warehouse.duckdb)"
+    )
+    # DuckDB would also open a .json, .csv or .parquet file as a database of one view,
+    # so that the mistake would only show as a missing table: check its header first.
+    with warehouse.open("rb") as file:
+        header = file.read(_DUCKDB_MAGIC_END)
+    if header[_DUCKDB_MAGIC_START:_DUCKDB_MAGIC_END] != _DUCKDB_MAGIC:
+        raise LocalRunError(f"--warehouse {warehouse} is not a DuckDB database file; {advice}")
+    try:
+        connection = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        raise LocalRunError(
+            f"--warehouse {warehouse} cannot be opened by DuckDB {duckdb.__version__}: "
+            f"{_first_line(exc)}; {advice}"
+        ) from exc
+    with connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        for kind, window in windows.items():
+            template = getattr(params.crawl.templates, kind)
+            what = rendered_from(template, params)
+            query = render_query(template, window=window, params=params)
+            select = strip_statement(query, what=what)
+            try:
+                sql, _ = transpile(select)
+                connection.execute(f"SELECT * FROM ({sql}) AS probe LIMIT 0")
+            except (ValueError, duckdb.Error) as exc:
+                raise LocalRunError(
+                    f"--warehouse {warehouse}: {what} does not run there: {_first_line(exc)}; "
+                    "load the tables and columns it reads into that file, or point "
+                    "--warehouse at the DuckDB file that has them"
+                ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _utc(value: datetime) -> datetime:

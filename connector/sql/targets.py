@@ -92,4 +92,4 @@ def render_unload(
 def rendered_from(template: str, params: Params, queries_dir: Path | None = None) -> str:
     """How SQL errors name a rendered query: by its template, whose lines it mostly keeps."""
     directory = queries_dir if queries_dir is not None else params.queries_path
-    return f"the SELECT rendered from {directory / template}"
+    return f"the SELECT rendered from {(directory / template).resolve()}"

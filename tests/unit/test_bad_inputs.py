@@ -37,6 +37,7 @@ SUBPROCESS_CASES = {
     "cli-end-before-start",
     "cli-unknown-option",
     "cli-run-local-end-before-start",
+    "cli-run-local-warehouse-not-duckdb",
 }
 
 
