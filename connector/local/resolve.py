@@ -394,9 +394,17 @@ def resolve_template(
     return LocalStack(account, region, resources, functions, machines, outputs)
 
 
-# Types the runtime creates from their (resolved) properties; others keep raw properties.
+# Types the runtime creates or emulates from their (resolved) properties; others keep
+# none, so that an intrinsic the runtime has no use for cannot stop it.
 _CREATED_TYPES = frozenset(
-    {"AWS::S3::Bucket", "AWS::SNS::Topic", "AWS::SecretsManager::Secret", "AWS::SQS::Queue"}
+    {
+        "AWS::S3::Bucket",
+        "AWS::SNS::Topic",
+        "AWS::SecretsManager::Secret",
+        "AWS::SQS::Queue",
+        "AWS::Scheduler::Schedule",
+        "AWS::Events::Rule",
+    }
 )
 
 

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -35,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import boto3
 import duckdb
@@ -481,11 +483,38 @@ class LocalRuntime:
         return self.execute(HISTORICAL_OUTPUT, execution_input)
 
     def run_continuous(self, scheduled_time: datetime) -> ExecutionResult:
-        """One run of the continuous crawl, as the schedule would start it at that time."""
-        return self.execute(
-            CONTINUOUS_OUTPUT,
-            {"scheduled_time": _iso(scheduled_time), "poll_seconds": self.poll_seconds},
+        """One run of the continuous crawl, with the input its schedule sends at that time."""
+        schedule = self._continuous_schedule()
+        execution_input = (
+            schedule.execution_input(scheduled_time)
+            if schedule is not None
+            else {"scheduled_time": _iso(scheduled_time)}
         )
+        return self.execute(
+            CONTINUOUS_OUTPUT, {**execution_input, "poll_seconds": self.poll_seconds}
+        )
+
+    def _continuous_schedule(self) -> _Schedule | None:
+        """The template's schedule (Scheduler or EventBridge rule) of the continuous crawl."""
+        if self.stack is None:
+            raise LocalRuntimeError("the local runtime is not running; use it in a with block")
+        arn = self.state_machine(CONTINUOUS_OUTPUT).arn
+        for resource in self.stack.resources.values():
+            if resource.type == "AWS::Scheduler::Schedule":
+                targets = [resource.properties.get("Target", {})]
+            elif resource.type == "AWS::Events::Rule":
+                targets = list(resource.properties.get("Targets", []))
+            else:
+                continue
+            for target in targets:
+                if target.get("Arn") == arn and "ScheduleExpression" in resource.properties:
+                    return _Schedule.parse(
+                        resource.logical_id,
+                        resource.properties["ScheduleExpression"],
+                        resource.properties.get("ScheduleExpressionTimezone", "UTC"),
+                        target.get("Input", "{}"),
+                    )
+        return None
 
     def drive_schedule(
         self,
@@ -498,16 +527,20 @@ class LocalRuntime:
     ) -> list[Tick]:
         """Fire the continuous crawl after each interval from ``start`` closes.
 
-        The schedule fires ``offset`` seconds after each interval boundary, with that
-        time as ``scheduled_time``. It stops after ``intervals`` firings or at the last
-        interval ending by ``until``. ``clock="realtime"`` sleeps until each firing
-        time; ``"simulated"`` fires at once, one after the other. Without ``until`` or
-        ``intervals`` only a real-time clock may run (until interrupted).
+        It plays the template's schedule: after each interval closes, the crawl starts
+        at the schedule's next cron time, with the schedule's input (its
+        ``<aws.scheduler.scheduled-time>`` filled in). A template without a schedule
+        for the crawl fires ``offset`` seconds after each close. It stops after
+        ``intervals`` firings or at the last interval ending by ``until``.
+        ``clock="realtime"`` sleeps until each firing time; ``"simulated"`` fires at
+        once, one after the other. Without ``until`` or ``intervals`` only a real-time
+        clock may run (until interrupted).
         """
         if until is None and intervals is None and clock == "simulated":
             raise LocalRuntimeError("a simulated schedule needs --until or --intervals")
         freq, tz = self.params.frequency, self.params.timezone
         offset = timedelta(seconds=self.params.offset)
+        schedule = self._continuous_schedule()
         ticks: list[Tick] = []
         boundary = start
         for index in itertools.count():
@@ -516,7 +549,7 @@ class LocalRuntime:
             closes = next_boundary(boundary, freq, tz)
             if until is not None and closes > until:
                 break
-            fires = closes + offset
+            fires = schedule.first_at_or_after(closes) if schedule else closes + offset
             if clock == "realtime":
                 time.sleep(max(0.0, (fires - datetime.now(UTC)).total_seconds()))
             result = self.run_continuous(fires)
@@ -585,6 +618,89 @@ class LocalRuntime:
                     shutil.copyfileobj(body, out, 1 << 20)
                 written.append(target)
         return written
+
+
+_SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
+_CRON = re.compile(r"cron\((?P<fields>[^)]+)\)")
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """A cron schedule of the template, as EventBridge would fire it.
+
+    Only what a schedule of the connector uses is read: minute and hour fields
+    (values, lists, ranges, steps) every day, in the schedule's time zone. Anything
+    else is refused rather than fired at the wrong times.
+    """
+
+    name: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    zone: ZoneInfo
+    input_template: str
+
+    @classmethod
+    def parse(cls, name: str, expression: str, zone: str, input_template: str) -> _Schedule:
+        match = _CRON.fullmatch(expression.strip())
+        fields = match.group("fields").split() if match else []
+        every_day = (
+            len(fields) == 6
+            and fields[2] in ("*", "?")
+            and fields[3] == "*"
+            and fields[4] in ("*", "?")
+            and fields[5] == "*"
+        )
+        if not every_day:
+            raise LocalRuntimeError(
+                f"schedule {name}: {expression!r} is not a daily cron the local runtime "
+                "can fire (minute and hour fields, every day)"
+            )
+        try:
+            return cls(
+                name,
+                _cron_values(fields[0], 0, 59),
+                _cron_values(fields[1], 0, 23),
+                ZoneInfo(zone),
+                input_template,
+            )
+        except (ValueError, KeyError) as exc:
+            raise LocalRuntimeError(f"schedule {name}: cannot read {expression!r} ({exc})") from exc
+
+    def first_at_or_after(self, instant: datetime) -> datetime:
+        """The first firing at or after ``instant`` (UTC, whole minutes)."""
+        candidate = instant.astimezone(UTC)
+        if candidate.second or candidate.microsecond:
+            candidate = candidate.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        for _ in range(2 * 24 * 60):
+            local = candidate.astimezone(self.zone)
+            if local.minute in self.minutes and local.hour in self.hours:
+                return candidate
+            candidate += timedelta(minutes=1)
+        raise LocalRuntimeError(f"schedule {self.name} never fires within two days")
+
+    def execution_input(self, fires: datetime) -> dict[str, Any]:
+        stamp = fires.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rendered = json.loads(self.input_template.replace(_SCHEDULED_TIME, stamp))
+        if not isinstance(rendered, dict):
+            raise LocalRuntimeError(f"schedule {self.name}: its input is not a JSON object")
+        return rendered
+
+
+def _cron_values(field_text: str, low: int, high: int) -> frozenset[int]:
+    values: set[int] = set()
+    for part in field_text.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            first, last = low, high
+        elif "-" in base:
+            first, last = (int(bound) for bound in base.split("-", 1))
+        else:
+            first = int(base)
+            last = high if step else first
+        if not low <= first <= last <= high:
+            raise ValueError(f"{part!r} is outside {low}-{high}")
+        values.update(range(first, last + 1, int(step) if step else 1))
+    return frozenset(values)
 
 
 def _iso(instant: datetime) -> str:

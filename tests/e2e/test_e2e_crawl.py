@@ -124,7 +124,11 @@ def test_continuous_crawl_writes_each_interval_into_its_start_named_folder(
         runtime.export_bucket(tmp_path / "bucket")
         alerts = runtime.sns_messages()
 
-    # Then every run succeeded: unloaded, then scored its interval
+    # Then the template's schedule fired once after each close, before the next one
+    assert len(ticks) == 3
+    for tick in ticks:
+        assert tick.interval.end <= tick.scheduled_time < tick.interval.end + HOUR
+    # And every run succeeded: unloaded, then scored its interval
     for tick in ticks:
         result = tick.result
         assert result.succeeded, (result.error, result.cause, result.history.failures)

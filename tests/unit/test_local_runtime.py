@@ -294,6 +294,54 @@ def test_drive_schedule_fires_once_per_closed_interval(runtime: LocalRuntime) ->
     assert seen == ticks
 
 
+def test_drive_schedule_plays_the_template_schedule_and_its_input(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # Given a template whose crawl is started by a Scheduler schedule at minute 7, in Berlin
+    template = json.loads(json.dumps(TEMPLATE))
+    template["Resources"]["Schedule"] = {
+        "Type": "AWS::Scheduler::Schedule",
+        "Properties": {
+            "ScheduleExpression": "cron(7 * * * ? *)",
+            "ScheduleExpressionTimezone": "Europe/Berlin",
+            "Target": {
+                "Arn": {"Ref": "Crawl"},
+                "Input": '{"scheduled_time": "<aws.scheduler.scheduled-time>"}',
+            },
+        },
+    }
+    params = Path(__file__).parents[2] / "params.json"
+
+    # When the schedule is driven over two hours
+    with LocalRuntime(
+        params, warehouse, tmp_path / "work", template=template, handlers=HANDLERS
+    ) as runtime:
+        ticks = runtime.drive_schedule(START, intervals=2)
+
+    # Then each run started at the cron time after its interval closed, with that input
+    fired = [START + timedelta(hours=h + 1, minutes=7) for h in range(2)]
+    assert [t.scheduled_time for t in ticks] == fired
+    assert [t.result.input["scheduled_time"] for t in ticks] == [
+        f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in fired
+    ]
+    assert all(t.result.succeeded for t in ticks)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("rate(1 hour)", "not a daily cron"),
+        ("cron(0 12 1 * ? *)", "not a daily cron"),
+        ("cron(75 * * * ? *)", "outside 0-59"),
+    ],
+)
+def test_schedules_the_runtime_cannot_fire_are_refused(expression: str, message: str) -> None:
+    from connector.local.runtime import _Schedule
+
+    with pytest.raises(LocalRuntimeError, match=message):
+        _Schedule.parse("Schedule", expression, "UTC", "{}")
+
+
 def test_drive_schedule_until_stops_at_the_last_interval_closed_by_then(
     runtime: LocalRuntime,
 ) -> None:
