@@ -13,7 +13,6 @@ params.json's ``detector.timezone``, as ``crawl.historical_start`` is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -23,7 +22,7 @@ from rich.table import Table
 
 from connector.cli.console import console
 from connector.config import Params, bucket_name_problem, load_params
-from connector.errors import ConnectorError, PlanError, TemplateError, UnloadError
+from connector.errors import PlanError, TemplateError, UnloadError
 from connector.intervals import (
     SUPPORTED_TIMES,
     Interval,
@@ -36,14 +35,9 @@ from connector.intervals import (
 from connector.sql import (
     CRAWL_KINDS,
     CrawlKind,
-    check_output_columns,
-    render_query,
     render_unload,
-    rendered_from,
-    split_unload,
-    strip_statement,
-    unload_target,
 )
+from connector.validation import Check, validate_params
 
 __all__ = [
     "MAX_RENDERED_STATEMENTS",
@@ -57,11 +51,6 @@ __all__ = [
 # `render` refuses ranges that would print more statements than this: a typo in a
 # year should not flood a terminal or a SQL client.
 MAX_RENDERED_STATEMENTS = 10_000
-# validate needs an UNLOAD target and role to build its sample statements; these are
-# only used when params.json and the options leave them empty, and never sent anywhere.
-SAMPLE_BUCKET = "example-bucket"
-SAMPLE_ROLE = "arn:aws:iam::123456789012:role/example-redshift-unload"
-
 _ROLE_HELP = (
     "IAM role Redshift assumes to write to S3 (attached to the cluster or workgroup), or 'default'."
 )
@@ -102,105 +91,6 @@ def check_bucket_option(bucket: str | None, option: str = "--bucket") -> str | N
             "e.g. my-connector-data"
         )
     return bucket
-
-
-def _required_columns(params: Params) -> list[str]:
-    return [params.timestamp_column.column_name, *params.dimension_list, *params.measures]
-
-
-def _sample_windows(params: Params, now: datetime) -> dict[CrawlKind, Interval]:
-    """One continuous interval (the last closed one) and the historical chunk before it."""
-    freq, tz = params.frequency, params.timezone
-    interval = last_closed_interval(now, freq, tz)
-    chunk_start = align(interval.start - freq.delta * params.crawl.chunk_intervals, freq, tz)
-    return {"historical": Interval(chunk_start, interval.start), "continuous": interval}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One line of ``connector validate``'s summary."""
-
-    what: str
-    ok: bool
-    detail: str
-
-
-def _check_kind(
-    params: Params, kind: CrawlKind, window: Interval, *, bucket: str | None, role_arn: str
-) -> list[Check]:
-    template = getattr(params.crawl.templates, kind)
-    label = f"{kind} · {template}"
-    try:
-        query = render_query(template, window=window, params=params)
-        missing = check_output_columns(
-            query, _required_columns(params), what=rendered_from(template, params)
-        )
-    except ConnectorError as exc:
-        return [Check(label, False, str(exc))]
-    checks = []
-    if missing:
-        checks.append(
-            Check(
-                label,
-                False,
-                f"{params.queries_path / template}: the SELECT does not output "
-                f"{', '.join(missing)}; params.json needs the timestamp column, every "
-                "dimension and every measure as output columns (alias them with AS)",
-            )
-        )
-    else:
-        checks.append(Check(label, True, f"one SELECT with {', '.join(_required_columns(params))}"))
-    try:
-        statement = render_unload(params, kind, window, bucket=bucket, role_arn=role_arn)
-        parts = split_unload(statement)
-        expected = (
-            strip_statement(query),
-            unload_target(_with_bucket(params, bucket), kind, window),
-        )
-        if (parts.query, parts.s3_uri) != expected or parts.iam_role != role_arn:
-            raise UnloadError(
-                "the UNLOAD does not split back into its query, target and role; "
-                "please report this with the template"
-            )
-    except ConnectorError as exc:
-        return [*checks, Check(f"{kind} · UNLOAD", False, str(exc))]
-    return [*checks, Check(f"{kind} · UNLOAD", True, f"TO {parts.s3_uri} (round-trips)")]
-
-
-def _with_bucket(params: Params, bucket: str | None) -> Params:
-    return (
-        params
-        if bucket is None or params.s3_bucket
-        else params.model_copy(update={"s3_bucket": bucket})
-    )
-
-
-def validate_params(
-    params: Params, *, now: datetime, bucket: str | None = None, role_arn: str | None = None
-) -> list[Check]:
-    """Every check ``connector validate`` runs, in order; none raises."""
-    if bucket is None and not params.s3_bucket:
-        bucket = SAMPLE_BUCKET
-    role = role_arn or SAMPLE_ROLE
-    windows = _sample_windows(params, now)
-    checks: list[Check] = []
-    for kind in CRAWL_KINDS:
-        checks += _check_kind(params, kind, windows[kind], bucket=bucket, role_arn=role)
-    checks.append(_check_backend(params))
-    return checks
-
-
-def _check_backend(params: Params) -> Check:
-    # The detector package is imported here, not at module level: it pulls numpy, and
-    # `connector render` must stay quick to start.
-    from connector.detector.service import check_backend_available
-
-    label = f"detector · {params.detector.backend}"
-    try:
-        check_backend_available(params)
-    except ConnectorError as exc:
-        return Check(label, False, str(exc))
-    return Check(label, True, "available")
 
 
 def _render_windows(

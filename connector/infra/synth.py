@@ -65,7 +65,7 @@ def check_params(params: Params, source: Path) -> None:
     """
     # The checks live with the CLI command; imported here, so that only a validating
     # synth loads the CLI's modules.
-    from connector.cli.core import validate_params
+    from connector.validation import validate_params
 
     failures = [c for c in validate_params(params, now=datetime.now(UTC)) if not c.ok]
     if failures:
