@@ -23,10 +23,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[local,cdk]'
+	$(BIN)/pip install -qq -e '.[local,cdk]'
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -qq -e '.[dev]'
 
 # The CDK CLI is pinned in package.json: aws-cdk@3 refuses aws-cdk-lib 2.275's assembly.
 cdk-cli:
