@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connector import watermark
 from connector.config import Params
 from connector.errors import PlanError
-from connector.intervals import (
-    Interval,
-    due_intervals,
-    last_closed_interval,
-    plan_chunks,
-)
+from connector.intervals import Interval, align, plan_chunks
 from connector.sql import CrawlKind, render_unload, unload_target
 from connector.storage import (
     ObjectNotFoundError,
@@ -40,10 +37,13 @@ __all__ = [
     "MAX_PLAN_BYTES",
     "check_plan_size",
     "client_token",
+    "finish_continuous",
     "historical_window",
     "plan_continuous",
     "plan_historical",
     "publish_params",
+    "record_history",
+    "start_continuous",
 ]
 
 # Step Functions caps a state's input/output at 256 KiB; keep room for the rest.
@@ -147,36 +147,171 @@ def plan_historical(
 
 def plan_continuous(
     params: Params,
+    intervals: Sequence[Interval],
     *,
-    scheduled_time: datetime,
     bucket: str,
     role_arn: str,
-    run_id: str = "",
+    run_id: str,
 ) -> list[dict[str, str]]:
-    """The UNLOAD of each interval due at ``scheduled_time``, oldest first.
+    """The UNLOAD of each of ``intervals`` (oldest first) into its start-named folder.
 
-    That is the last interval closed at ``scheduled_time`` plus the
-    ``crawl.restatement_intervals`` before it (re-crawled for late rows), at most
-    ``crawl.max_intervals_per_run`` (the newest ones). Windows come from the schedule's
-    time, never from the clock, so a late or repeated run unloads the same windows.
-    Tokens are deterministic unless ``run_id`` is given: a duplicate delivery of the
-    same schedule returns the statements already started.
+    ``run_id`` (the execution name) salts the tokens: a restated interval is unloaded
+    again by a later run instead of returning the earlier run's statement, while the
+    same execution, retried or resumed, gets the statements it already started.
+    """
+    return [
+        _statement(params, "continuous", interval, bucket=bucket, role_arn=role_arn, run_id=run_id)
+        for interval in intervals
+    ]
+
+
+def start_continuous(
+    store: ObjectStore,
+    params: Params,
+    *,
+    scheduled_time: datetime,
+    run_id: str,
+    lease: timedelta,
+    bucket: str,
+    role_arn: str,
+    started_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Plan one continuous run from the watermark and claim its intervals.
+
+    Every interval from the watermark up to the last one closed at ``scheduled_time``
+    (at most ``crawl.max_intervals_per_run``), after the ``crawl.restatement_intervals``
+    before the watermark (see :func:`connector.watermark.start_run`). Windows come from
+    the schedule's time, never the clock, so a duplicate delivery plans the same ones
+    (and finds them leased or landed). Returns the plan the state machine carries::
+
+        {"run_id", "statements": [...], "intervals": [{"window_start", "window_end",
+         "target"}, ...], "reason": "…"}
+
+    ``reason`` says why nothing was planned (empty when something was).
     """
     if scheduled_time.tzinfo is None:
         raise PlanError(
             f"scheduled_time {scheduled_time.isoformat()} has no time zone; the schedule "
             "passes UTC times such as 2026-03-01T10:02:00Z"
         )
-    freq, tz = params.frequency, params.timezone
-    first = last_closed_interval(scheduled_time, freq, tz)
-    for _ in range(params.crawl.restatement_intervals):
-        first = last_closed_interval(first.start, freq, tz)
-    intervals = due_intervals(first.start, scheduled_time, freq, tz)
-    intervals = intervals[-params.crawl.max_intervals_per_run :]
-    return [
-        _statement(params, "continuous", interval, bucket=bucket, role_arn=role_arn, run_id=run_id)
-        for interval in intervals
-    ]
+    started_at = started_at or datetime.now(UTC)
+    intervals = watermark.start_run(
+        store, params, run_id=run_id, now=scheduled_time, ttl=lease, started_at=started_at
+    )
+    statements = plan_continuous(params, intervals, bucket=bucket, role_arn=role_arn, run_id=run_id)
+    return {
+        "run_id": run_id,
+        "statements": statements,
+        "intervals": [_interval_item(statement) for statement in statements],
+        "reason": "" if statements else _why_nothing(store, params, run_id, started_at),
+    }
+
+
+def _interval_item(statement: Mapping[str, str]) -> dict[str, str]:
+    return {key: statement[key] for key in ("window_start", "window_end", "target")}
+
+
+def _why_nothing(store: ObjectStore, params: Params, run_id: str, now: datetime) -> str:
+    mark = watermark.read(store, params)
+    if mark is None:
+        return (
+            "no watermark yet: the historical crawl sets it when it has landed history; "
+            "run it first"
+        )
+    if mark.leased_by_other(run_id, now) and mark.lease is not None:
+        return (
+            f"run {mark.lease.run_id!r} is crawling up to {mark.lease.until.isoformat()}; "
+            "this run leaves those intervals to it"
+        )
+    return f"nothing due: every closed interval up to {mark.end.isoformat()} has landed"
+
+
+def finish_continuous(
+    store: ObjectStore,
+    params: Params,
+    *,
+    run_id: str,
+    planned: Sequence[Mapping[str, Any]],
+    unloaded: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """Advance the watermark over what this run landed, release its lease, report.
+
+    ``planned`` are the plan's intervals and ``unloaded`` the outcome of each UNLOAD
+    (``{"window_start", "window_end", "landed": bool, "error"?, "cause"?}``); an empty
+    ``unloaded`` (the run failed before or while unloading) only releases the lease.
+    Returns::
+
+        {"watermark": "<end>" | None, "landed": n, "score": [intervals to score],
+         "failure": {"Error", "Cause"}}        # only when an UNLOAD did not land
+
+    ``score`` holds the planned intervals the watermark now covers, oldest first: the
+    detector sees intervals in order and never one after a gap (a restated interval
+    it already scored answers ``already_scored``).
+    """
+    landed = [_interval(item) for item in unloaded if item.get("landed")]
+    # Without a watermark nothing was claimed: there is nothing to advance or release
+    # (unless something landed, which finish_run reports as the watermark vanishing).
+    mark = watermark.read(store, params)
+    if landed or mark is not None:
+        mark = watermark.finish_run(store, params, run_id=run_id, landed=landed, now=now)
+    end = mark.end if mark is not None else None
+    result: dict[str, Any] = {
+        "watermark": end.isoformat() if end is not None else None,
+        "landed": len(landed),
+        "score": [
+            {key: item[key] for key in ("window_start", "window_end", "target")}
+            for item in planned
+            if end is not None and _interval(item).end <= end
+        ],
+    }
+    failed = [item for item in unloaded if not item.get("landed")]
+    if failed:
+        first = failed[0]
+        result["failure"] = {
+            "Error": str(first.get("error") or "UnloadFailed"),
+            "Cause": (
+                f"{len(failed)} of {len(unloaded)} intervals did not land; the watermark "
+                f"stays at {result['watermark']} and the next run unloads them again. "
+                f"First: {first.get('cause') or first.get('error')}"
+            ),
+        }
+    return result
+
+
+def _interval(item: Mapping[str, Any]) -> Interval:
+    try:
+        return Interval(
+            datetime.fromisoformat(str(item["window_start"])),
+            datetime.fromisoformat(str(item["window_end"])),
+        )
+    except (KeyError, ValueError) as exc:
+        raise PlanError(f"an interval of the run is malformed ({exc}): {dict(item)}") from exc
+
+
+def record_history(
+    store: ObjectStore,
+    params: Params,
+    *,
+    window_end: datetime,
+    run_id: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Start the watermark where the crawled history ends, unless it is set already.
+
+    Called when every historical chunk has landed. The first crawl sets it at
+    ``window_end`` (floored to an interval boundary), so continuous intervals start
+    exactly where history ends; a later re-crawl leaves it alone (moving it back
+    would land live intervals twice, moving it forward would skip some). Returns
+    ``{"watermark": "<end>", "origin": "<where the live crawl began>", "set": bool}``.
+    """
+    end = align(window_end, params.frequency, params.timezone)
+    mark = watermark.initialise(store, params, end=end, run_id=run_id, now=now)
+    return {
+        "watermark": mark.end.isoformat(),
+        "origin": mark.origin.isoformat(),
+        "set": mark.run_id == run_id and mark.version == 1,
+    }
 
 
 def check_plan_size(plan: dict[str, Any]) -> None:

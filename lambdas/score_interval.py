@@ -11,9 +11,10 @@ Environment (:class:`Settings`):
 - ``ALERT_TOPIC_ARN`` — SNS topic for alerts (optional)
 
 Returns the interval's summary: status (scored, learning, missing,
-already_scored), rows, series, anomaly groups, the highest severity, the alert
-channels used and the key of the anomalies file. Domain errors are raised for the
-state machine's Retry/Catch (e.g. a concurrent rebuild: score again).
+already_scored, or no_detector with a message saying to build it), rows, series,
+anomaly groups, the highest severity, the alert channels used and the key of the
+anomalies file. Domain errors are raised for the state machine's Retry/Catch
+(e.g. a concurrent rebuild: score again).
 """
 
 from __future__ import annotations

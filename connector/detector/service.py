@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from connector.intervals import Interval
     from connector.storage import ObjectStore
 
+NO_DETECTOR = (
+    "no detector yet: the interval is landed but not scored; run the historical crawl "
+    "with build_detector (or connector detector build) to create it"
+)
 # Series scoring at least this are recorded as anomalies (alerts use alert_threshold).
 MIN_SEVERITY = 50.0
 # The share of history the backtest replays, as Lookout for Metrics split it (70/30).
@@ -349,7 +353,9 @@ def score_interval(
     """Score one interval, record its anomaly groups, alert, and update the model online.
 
     ``interval`` is named by its start, like the folder the crawler wrote. A missing
-    folder scores as missing data (not an error). Returns a JSON-serialisable summary.
+    folder scores as missing data (not an error), and so does a missing detector
+    (status ``no_detector`` with :data:`NO_DETECTOR` as message). Returns a
+    JSON-serialisable summary.
     """
     if params.detector.backend != "builtin":
         raise DetectorError(
@@ -366,7 +372,21 @@ def score_interval(
         )
     local_start = start.astimezone(spec.timezone)
     anomalies_key = layout.anomalies(local_start)
-    pointer, etag = _read_pointer(store, layout)
+    try:
+        pointer, etag = _read_pointer(store, layout)
+    except ObjectNotFoundError:
+        # The continuous crawl may land data before any detector exists (history crawled
+        # without building it): the data stays landed, the run does not fail each interval.
+        return {
+            "detector_name": params.detector_name,
+            "interval_start": start.isoformat(),
+            "interval_end": end.isoformat(),
+            "status": "no_detector",
+            "message": NO_DETECTOR,
+            "anomaly_groups": 0,
+            "max_severity": 0.0,
+            "alerts": [],
+        }
     if pointer.get("params_hash") != _hash(_params_view(params)):
         raise DetectorError(
             "params.json changed what the detector reads or learns since it was built "
@@ -627,13 +647,8 @@ def _read_json(store: ObjectStore, key: str) -> dict[str, Any] | None:
 
 
 def _read_pointer(store: ObjectStore, layout: Layout) -> tuple[dict[str, Any], str]:
-    try:
-        stored = store.get(layout.pointer)
-    except ObjectNotFoundError as exc:
-        raise DetectorError(
-            f"no detector at s3://{store.bucket}/{layout.pointer}; build it first "
-            "(connector detector build, or the builder Lambda after the historical crawl)"
-        ) from exc
+    """The model pointer and its ETag; raises ObjectNotFoundError before the first build."""
+    stored = store.get(layout.pointer)
     return dict(json.loads(stored.body)), stored.etag
 
 

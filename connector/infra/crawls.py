@@ -3,14 +3,22 @@
 Historical crawl (one ``StartExecution`` = one crawl or re-crawl of a range)::
 
     PlanChunks (Lambda) → UnloadChunks (Map: executeStatement / Wait / describeStatement)
+      → RecordHistory (Lambda: set the watermark where history ends, once)
       → BuildDetector? → BuildDetector (Lambda) → Summary
 
 Continuous crawl (started by EventBridge Scheduler after each interval closes)::
 
-    PlanIntervals (Lambda) → UnloadIntervals (Map, same loop)
-      → [ScoreIntervals (Map, one at a time: Lambda)] → Summary
+    PlanIntervals (Lambda: plan from the watermark, claim the intervals)
+      → UnloadIntervals (Map; each item: UnloadInterval (Parallel around the same loop)
+                         → IntervalLanded | IntervalNotLanded)
+      → FinishRun (Lambda: advance the watermark over what landed, release the claim)
+      → [ScoreIntervals (Map, one at a time: Lambda)] → AllLanded? → Summary
 
-Any error caught on the way is published to the failure topic, then the run fails.
+An UNLOAD that fails does not stop the others: its item records ``landed: false``,
+FinishRun holds the watermark at its start and the run fails after scoring what did
+land, so the next run unloads it again. A failure before FinishRun releases the claim
+(ReleaseRun) before it is reported. Any error caught on the way is published to the
+failure topic, then the run fails.
 Inputs, outputs and handler events are documented in docs/deploy.md and in the
 handlers (``lambdas/plan_historical.py``, ``lambdas/plan_continuous.py``).
 """
@@ -33,7 +41,20 @@ from constructs import Construct
 from connector.infra.nag import acknowledge, iam5, token_name
 from connector.infra.statement import DataApiTarget, failure_notification, unload_until_done
 
-__all__ = ["ContinuousCrawl", "HistoricalCrawl"]
+__all__ = ["CONTINUOUS_TIMEOUT_HOURS", "ContinuousCrawl", "HistoricalCrawl", "lease_seconds"]
+
+CONTINUOUS_TIMEOUT_HOURS = 1
+
+
+def lease_seconds(timeout_hours: int = CONTINUOUS_TIMEOUT_HOURS) -> int:
+    """How long a continuous run's claim lasts: its timeout plus a margin.
+
+    Longer than any run can take (the state machine stops it at its timeout), so a
+    lease never expires under a run still unloading; short enough that a run that
+    died holding it delays the catch-up by about one timeout only.
+    """
+    return timeout_hours * 3600 + 600
+
 
 _CATCH: dict[str, Any] = {"errors": ["States.ALL"], "result_path": "$.error"}
 # The plan Lambdas' event: the execution input as given, plus who is asking.
@@ -82,7 +103,14 @@ def _unload_map(
     target: DataApiTarget,
     max_concurrency: int,
     statement_label: str,
+    record_outcome: bool = False,
 ) -> sfn.Map:
+    """Run each planned statement; with ``record_outcome`` a failed one fails only itself.
+
+    Then each item ends as ``{"window_start", "window_end", "landed": bool, "error"?,
+    "cause"?}`` and the Map's result (at ``$.unloaded``) says which intervals landed;
+    without it, the first failure fails the Map and the result is discarded.
+    """
     unload = sfn.Map(
         scope,
         construct_id,
@@ -92,9 +120,32 @@ def _unload_map(
             "poll_seconds": sfn.JsonPath.number_at("$.plan.poll_seconds"),
         },
         max_concurrency=max_concurrency,
-        result_path=sfn.JsonPath.DISCARD,
+        result_path="$.unloaded" if record_outcome else sfn.JsonPath.DISCARD,
     )
-    unload.item_processor(unload_until_done(scope, target=target, statement_label=statement_label))
+    loop = unload_until_done(scope, target=target, statement_label=statement_label)
+    if not record_outcome:
+        unload.item_processor(loop)
+        return unload
+    window = {
+        "window_start": sfn.JsonPath.string_at("$.statement.window_start"),
+        "window_end": sfn.JsonPath.string_at("$.statement.window_end"),
+    }
+    # Catch exists on Parallel, not on a chain of states: one branch wraps the loop.
+    one = sfn.Parallel(scope, "UnloadInterval", result_path=sfn.JsonPath.DISCARD)
+    one.branch(loop)
+    landed = sfn.Pass(scope, "IntervalLanded", parameters={**window, "landed": True})
+    not_landed = sfn.Pass(
+        scope,
+        "IntervalNotLanded",
+        parameters={
+            **window,
+            "landed": False,
+            "error": sfn.JsonPath.string_at("$.error.Error"),
+            "cause": sfn.JsonPath.string_at("$.error.Cause"),
+        },
+    )
+    one.add_catch(not_landed, errors=["States.ALL"], result_path="$.error")
+    unload.item_processor(one.next(landed))
     return unload
 
 
@@ -166,6 +217,7 @@ class HistoricalCrawl(Construct):
         construct_id: str,
         *,
         plan_function: lambda_.IFunction,
+        finish_function: lambda_.IFunction,
         build_function: lambda_.IFunction,
         target: DataApiTarget,
         failure_topic: sns.ITopic,
@@ -198,6 +250,22 @@ class HistoricalCrawl(Construct):
             max_concurrency=max_concurrency,
             statement_label=f"{detector_name} historical",
         ).add_catch(notify, **_CATCH)
+        # Right after the data landed, before the detector: a build that fails must not
+        # hold the live crawl back, and a re-crawl leaves an existing watermark alone.
+        record = _invoke(
+            self,
+            "RecordHistory",
+            function=finish_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "crawl": "historical",
+                    "execution_name": sfn.JsonPath.execution_name,
+                    "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+                }
+            ),
+            selector={"result.$": "$.Payload"},
+            result_path="$.watermark",
+        ).add_catch(notify, **_CATCH)
         build = _invoke(
             self,
             "BuildDetector",
@@ -226,22 +294,27 @@ class HistoricalCrawl(Construct):
                 "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
                 "chunks": sfn.JsonPath.array_length(sfn.JsonPath.list_at("$.plan.statements")),
                 "detector": sfn.JsonPath.object_at("$.detector"),
+                "watermark": sfn.JsonPath.object_at("$.watermark.result"),
             },
         )
-        definition = plan.next(unload).next(
-            sfn.Choice(self, "BuildDetector?")
-            .when(
-                sfn.Condition.boolean_equals("$.plan.build_detector", True),
-                build.next(summary),
+        definition = (
+            plan.next(unload)
+            .next(record)
+            .next(
+                sfn.Choice(self, "BuildDetector?")
+                .when(
+                    sfn.Condition.boolean_equals("$.plan.build_detector", True),
+                    build.next(summary),
+                )
+                .otherwise(skip.next(summary))
             )
-            .otherwise(skip.next(summary))
         )
         self.state_machine, self.log_group = _state_machine(
             self,
             definition=definition,
             timeout=Duration.hours(timeout_hours),
             target=target,
-            functions=[plan_function, build_function],
+            functions=[plan_function, finish_function, build_function],
         )
 
 
@@ -260,6 +333,7 @@ class ContinuousCrawl(Construct):
         construct_id: str,
         *,
         plan_function: lambda_.IFunction,
+        finish_function: lambda_.IFunction,
         score_function: lambda_.IFunction | None,
         target: DataApiTarget,
         failure_topic: sns.ITopic,
@@ -268,68 +342,129 @@ class ContinuousCrawl(Construct):
         cron_minute: str,
         cron_hour: str,
         time_zone: str,
-        timeout_hours: int = 1,
+        timeout_hours: int = CONTINUOUS_TIMEOUT_HOURS,
     ) -> None:
         super().__init__(scope, construct_id)
         notify = failure_notification(
             self, topic=failure_topic, what=f"continuous crawl of detector {detector_name}"
         )
+        finish_payload: dict[str, Any] = {
+            "crawl": "continuous",
+            "execution_name": sfn.JsonPath.execution_name,
+            "input": sfn.JsonPath.object_at("$$.Execution.Input"),
+        }
+        # On the Catch path nothing is known to have landed: only the claim is released.
+        release = _invoke(
+            self,
+            "ReleaseRun",
+            function=finish_function,
+            payload=sfn.TaskInput.from_object({**finish_payload, "planned": [], "unloaded": []}),
+            selector={"watermark.$": "$.Payload.watermark"},
+            result_path="$.release",
+        ).add_catch(notify, errors=["States.ALL"], result_path="$.release_error")
+        release.next(notify)
         plan = _invoke(
             self,
             "PlanIntervals",
             function=plan_function,
             payload=_PLAN_PAYLOAD,
             selector={
+                "run_id.$": "$.Payload.run_id",
                 "statements.$": "$.Payload.statements",
                 "poll_seconds.$": "$.Payload.poll_seconds",
                 "intervals.$": "$.Payload.intervals",
+                "reason.$": "$.Payload.reason",
             },
             result_path="$.plan",
-        ).add_catch(notify, **_CATCH)
+        ).add_catch(release, **_CATCH)
         unload = _unload_map(
             self,
             "UnloadIntervals",
             target=target,
             max_concurrency=max_concurrency,
             statement_label=f"{detector_name} continuous",
+            record_outcome=True,
+        ).add_catch(release, **_CATCH)
+        finish = _invoke(
+            self,
+            "FinishRun",
+            function=finish_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    **finish_payload,
+                    "planned": sfn.JsonPath.list_at("$.plan.intervals"),
+                    "unloaded": sfn.JsonPath.list_at("$.unloaded"),
+                }
+            ),
+            selector={"result.$": "$.Payload"},
+            result_path="$.finish",
         ).add_catch(notify, **_CATCH)
-        summary: dict[str, Any] = {"intervals": sfn.JsonPath.list_at("$.plan.intervals")}
-        chain = plan.next(unload)
+        summary: dict[str, Any] = {
+            "intervals": sfn.JsonPath.list_at("$.plan.intervals"),
+            "reason": sfn.JsonPath.string_at("$.plan.reason"),
+            "watermark": sfn.JsonPath.string_at("$.finish.result.watermark"),
+        }
+        chain = plan.next(unload).next(finish)
         if score_function is not None:
             score = sfn.Map(
                 self,
                 "ScoreIntervals",
-                items_path="$.plan.intervals",
+                items_path="$.finish.result.score",
                 # In order: scoring updates the model state online.
                 max_concurrency=1,
                 result_path="$.scores",
             ).add_catch(notify, **_CATCH)
-            score.item_processor(
-                _invoke(
-                    self,
-                    "ScoreInterval",
-                    function=score_function,
-                    payload=sfn.TaskInput.from_object(
-                        {
-                            "execution_id": sfn.JsonPath.execution_id,
-                            "window_start": sfn.JsonPath.string_at("$.window_start"),
-                            "window_end": sfn.JsonPath.string_at("$.window_end"),
-                            "target": sfn.JsonPath.string_at("$.target"),
-                        }
-                    ),
-                    selector={"result.$": "$.Payload"},
-                    result_path="$.score",
-                )
+            score_task = _invoke(
+                self,
+                "ScoreInterval",
+                function=score_function,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "execution_id": sfn.JsonPath.execution_id,
+                        "window_start": sfn.JsonPath.string_at("$.window_start"),
+                        "window_end": sfn.JsonPath.string_at("$.window_end"),
+                        "target": sfn.JsonPath.string_at("$.target"),
+                    }
+                ),
+                selector={"result.$": "$.Payload"},
+                result_path="$.score",
             )
+            # A rebuild racing this run makes the model pointer's conditional write fail;
+            # scoring again reads the new model (an interval already scored is skipped).
+            score_task.add_retry(
+                errors=["DetectorError"],
+                interval=Duration.seconds(1),
+                backoff_rate=2.0,
+                max_attempts=3,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            score.item_processor(score_task)
             summary["scores"] = sfn.JsonPath.list_at("$.scores")
             chain = chain.next(score)
-        definition = chain.next(sfn.Pass(self, "Summary", parameters=summary))
+        report_failure = sfn.Pass(
+            self,
+            "IntervalsNotLanded",
+            parameters={
+                "Error": sfn.JsonPath.string_at("$.finish.result.failure.Error"),
+                "Cause": sfn.JsonPath.string_at("$.finish.result.failure.Cause"),
+            },
+            result_path="$.error",
+        ).next(notify)
+        definition = chain.next(
+            sfn.Choice(self, "AllLanded?")
+            .when(sfn.Condition.is_present("$.finish.result.failure"), report_failure)
+            .otherwise(sfn.Pass(self, "Summary", parameters=summary))
+        )
         self.state_machine, self.log_group = _state_machine(
             self,
             definition=definition,
             timeout=Duration.hours(timeout_hours),
             target=target,
-            functions=[plan_function, *([score_function] if score_function else [])],
+            functions=[
+                plan_function,
+                finish_function,
+                *([score_function] if score_function else []),
+            ],
         )
         self.schedule = scheduler.Schedule(
             self,

@@ -18,7 +18,7 @@ from connector.infra.bundling import (
     PLAN_REQUIREMENTS,
     build_asset,
 )
-from connector.infra.crawls import ContinuousCrawl, HistoricalCrawl
+from connector.infra.crawls import ContinuousCrawl, HistoricalCrawl, lease_seconds
 from connector.infra.data_bucket import DataBucket
 from connector.infra.functions import ConnectorFunction
 from connector.infra.nag import acknowledge, iam5, object_arn_finding
@@ -26,6 +26,7 @@ from connector.infra.prefixes import key_prefixes
 from connector.infra.schedule import cron_fields, fire_delay_minutes
 from connector.infra.statement import DataApiTarget
 from connector.infra.unload_role import UnloadRole
+from connector.watermark import watermark_key
 
 __all__ = ["ConnectorStack", "stack_name"]
 
@@ -48,8 +49,8 @@ class ConnectorStack(Stack):
         data: the data bucket construct; ``data.bucket`` is the bucket.
         unload_role: the role Redshift assumes for UNLOAD.
         failure_topic, alert_topic: crawl failures, and anomalies over the threshold.
-        plan_historical, plan_continuous, build_detector, score_interval: the functions
-            (``score_interval`` is ``None`` unless detector.backend is ``builtin``).
+        plan_historical, plan_continuous, finish_run, build_detector, score_interval: the
+            functions (``score_interval`` is ``None`` unless detector.backend is ``builtin``).
         historical, continuous: the two crawls (state machines, schedule).
     """
 
@@ -124,18 +125,54 @@ class ConnectorStack(Stack):
             "PlanContinuous",
             handler="lambdas.plan_continuous.handler",
             code=plan_code,
-            description="Plans the continuous crawl: the UNLOAD of each due interval",
+            description="Plans the continuous crawl: every interval due since the watermark",
             service_name="plan-continuous",
+            environment={**plan_env, "LEASE_SECONDS": str(lease_seconds())},
+            memory_size=512,
+            timeout=Duration.minutes(1),
+        )
+        self.finish_run = ConnectorFunction(
+            self,
+            "FinishRun",
+            handler="lambdas.finish_run.handler",
+            code=plan_code,
+            description="Records on the watermark what a crawl landed",
+            service_name="finish-run",
             environment=plan_env,
             memory_size=512,
             timeout=Duration.minutes(1),
         )
+        watermark_object = watermark_key(params)
         for planner in (self.plan_historical, self.plan_continuous):
             planner.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     sid="PublishParams",
                     actions=["s3:GetObject", "s3:PutObject"],
                     resources=[bucket.arn_for_objects(params_object)],
+                )
+            )
+        for keeper in (self.plan_continuous, self.finish_run):
+            # Conditional writes (If-Match / If-None-Match) need nothing beyond PutObject.
+            keeper.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="KeepWatermark",
+                    actions=["s3:GetObject", "s3:PutObject"],
+                    resources=[bucket.arn_for_objects(watermark_object)],
+                )
+            )
+        for reader, keys in (
+            (self.plan_historical, [params_object]),
+            (self.plan_continuous, [params_object, watermark_object]),
+            (self.finish_run, [watermark_object]),
+        ):
+            # Without ListBucket, S3 answers a GET of a missing key with 403, not 404:
+            # the first run (no params.json or watermark yet) could not tell "absent".
+            reader.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SeeStateObjects",
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringEquals": {"s3:prefix": keys}},
                 )
             )
         self.build_detector = ConnectorFunction(
@@ -166,6 +203,21 @@ class ConnectorStack(Stack):
                 timeout=Duration.minutes(5),
             )
             self._grant_detector_data(self.score_interval.role, bucket, prefixes.root)
+            # Scoring replaces the model state object and deletes the one it replaced.
+            model_objects = f"{prefixes.root}detector/model/*"
+            self.score_interval.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReplaceModelState",
+                    actions=["s3:DeleteObject"],
+                    resources=[bucket.arn_for_objects(model_objects)],
+                )
+            )
+            acknowledge(
+                self.score_interval.role,
+                "Each scoring writes a new model state object named by its interval and "
+                "deletes the previous one; the wildcard is limited to the model's folder.",
+                iam5(object_arn_finding(bucket, model_objects)),
+            )
             self.alert_topic.grant_publish(self.score_interval.role)
             if params.alert_lambda_arn:
                 self.score_interval.role.add_to_policy(
@@ -180,6 +232,7 @@ class ConnectorStack(Stack):
             self,
             "HistoricalCrawl",
             plan_function=self.plan_historical.function,
+            finish_function=self.finish_run.function,
             build_function=self.build_detector.function,
             target=target,
             failure_topic=self.failure_topic,
@@ -192,6 +245,7 @@ class ConnectorStack(Stack):
             self,
             "ContinuousCrawl",
             plan_function=self.plan_continuous.function,
+            finish_function=self.finish_run.function,
             score_function=self.score_interval.function if self.score_interval else None,
             target=target,
             failure_topic=self.failure_topic,

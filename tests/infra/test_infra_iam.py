@@ -10,6 +10,8 @@ from conftest import PROVISIONED, SERVERLESS, resources_of, template_of
 
 pytestmark = pytest.mark.infra
 
+WATERMARK = "ecommerce/state/watermark.json"
+
 
 def _statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found = []
@@ -149,3 +151,54 @@ def test_serverless_secret_arn_is_used_as_given() -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redshift-creds"
     for statement in secrets:
         assert statement["Resource"] == [arn, f"{arn}-??????"]
+
+
+def _function_statements(template: dict[str, Any], handler: str) -> dict[str, dict[str, Any]]:
+    """The policy statements (by Sid) of the role of the function running ``handler``."""
+    functions = resources_of(template, "AWS::Lambda::Function")
+    [function] = [f for f in functions.values() if f["Properties"]["Handler"] == handler]
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    found = [s for name, s in _statements(template) if _role_of(template, name) == role]
+    return {s.get("Sid", f"#{i}"): s for i, s in enumerate(found)}
+
+
+@pytest.mark.parametrize(
+    ("handler", "listed"),
+    [
+        ("lambdas.plan_continuous.handler", ["ecommerce/params.json", WATERMARK]),
+        ("lambdas.finish_run.handler", [WATERMARK]),
+    ],
+)
+def test_watermark_keepers_read_and_write_the_watermark_object_only(
+    provisioned: dict[str, Any], handler: str, listed: list[str]
+) -> None:
+    # Given the role of a function that keeps the watermark
+    by_sid = _function_statements(provisioned, handler)
+    # Then it may get and put exactly <prefix>/state/watermark.json
+    keep = by_sid["KeepWatermark"]
+    assert sorted(keep["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    [resource] = _listify(keep["Resource"])
+    assert json.dumps(resource).endswith(f'/{WATERMARK}"]]}}')
+    # And may list only those keys (so that a missing one reads as 404, not 403)
+    assert by_sid["SeeStateObjects"]["Action"] == "s3:ListBucket"
+    assert by_sid["SeeStateObjects"]["Condition"] == {"StringEquals": {"s3:prefix": listed}}
+    # And it deletes nothing and reads no data
+    for statement in by_sid.values():
+        assert "s3:DeleteObject" not in _listify(statement["Action"])
+        assert "/live/" not in json.dumps(statement.get("Resource"))
+
+
+def test_historical_planner_does_not_touch_the_watermark(provisioned: dict[str, Any]) -> None:
+    by_sid = _function_statements(provisioned, "lambdas.plan_historical.handler")
+    assert "KeepWatermark" not in by_sid
+    assert WATERMARK not in json.dumps(list(by_sid.values()))
+
+
+def test_scorer_may_delete_only_replaced_model_state(provisioned: dict[str, Any]) -> None:
+    by_sid = _function_statements(provisioned, "lambdas.score_interval.handler")
+    delete = by_sid["ReplaceModelState"]
+    assert delete["Action"] == "s3:DeleteObject"
+    [resource] = _listify(delete["Resource"])
+    assert json.dumps(resource).endswith('/ecommerce/detector/model/*"]]}')
+    deleting = [s for s in by_sid.values() if "s3:DeleteObject" in _listify(s["Action"])]
+    assert deleting == [delete]

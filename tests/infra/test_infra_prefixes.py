@@ -10,6 +10,7 @@ from conftest import PROVISIONED
 from connector.config import load_params
 from connector.crawl import plan_continuous, plan_historical
 from connector.infra.prefixes import key_prefixes
+from connector.intervals import last_closed_interval
 
 pytestmark = pytest.mark.infra
 
@@ -45,7 +46,8 @@ def test_every_planned_target_lies_under_a_granted_prefix() -> None:
     assert prefixes.live == "sales/hourly/"
     # When both crawls plan, Then each target is inside what the UNLOAD role may write
     statements = plan_historical(params, now=NOW, bucket="team-data", role_arn=ROLE)
-    statements += plan_continuous(params, scheduled_time=NOW, bucket="team-data", role_arn=ROLE)
+    closed = last_closed_interval(NOW, params.frequency, params.timezone)
+    statements += plan_continuous(params, [closed], bucket="team-data", role_arn=ROLE, run_id="r")
     for statement in statements:
         key = statement["target"].removeprefix("s3://team-data/")
         assert key.startswith((prefixes.historical, prefixes.live)), key

@@ -97,6 +97,7 @@ def test_lambdas_run_python_312_with_powertools_settings_and_own_log_groups(
     assert handlers == {
         "lambdas.plan_historical.handler",
         "lambdas.plan_continuous.handler",
+        "lambdas.finish_run.handler",
         "lambdas.build_detector.handler",
         "lambdas.score_interval.handler",
     }
@@ -110,7 +111,11 @@ def test_lambdas_run_python_312_with_powertools_settings_and_own_log_groups(
         # Env vars hold only strings, Ref and GetAtt: the local runtime resolves those.
         for value in variables.values():
             assert isinstance(value, str) or set(value) <= {"Ref", "Fn::GetAtt"}
-    planners = [f for f in functions.values() if "plan_" in f["Properties"]["Handler"]]
+    planners = [
+        f
+        for f in functions.values()
+        if f["Properties"]["Handler"].startswith(("lambdas.plan_", "lambdas.finish_"))
+    ]
     for planner in planners:
         variables = planner["Properties"]["Environment"]["Variables"]
         # Relative to the task root, in Lambda and in the offline runtime alike.

@@ -24,6 +24,18 @@ def historical(provisioned: dict[str, Any]) -> dict[str, Any]:
     return definition_of(provisioned, HISTORICAL)
 
 
+def unload_loop(machine: dict[str, Any]) -> dict[str, Any]:
+    """The UNLOAD loop's states: the Map's item processor, or the Parallel's branch in it."""
+    unload = next(
+        s for s in machine["States"].values() if s.get("ItemsPath") == "$.plan.statements"
+    )
+    states: dict[str, Any] = unload["ItemProcessor"]["States"]
+    if "UnloadInterval" in states:
+        [branch] = states["UnloadInterval"]["Branches"]
+        states = branch["States"]
+    return states
+
+
 @pytest.fixture(scope="module")
 def continuous(provisioned: dict[str, Any]) -> dict[str, Any]:
     return definition_of(provisioned, CONTINUOUS)
@@ -51,7 +63,16 @@ def test_historical_plans_unloads_in_a_map_then_builds_the_detector(
         "poll_seconds.$": "$.plan.poll_seconds",
     }
     assert unload["ResultPath"] is None
-    assert unload["Next"] == "BuildDetector?"
+    # And once every chunk landed it sets the watermark where history ends, then builds
+    assert unload["Next"] == "RecordHistory"
+    record = states["RecordHistory"]
+    assert record["Parameters"]["Payload"] == {
+        "crawl": "historical",
+        "execution_name.$": "$$.Execution.Name",
+        "window_end.$": "$.plan.window_end",
+    }
+    assert record["ResultPath"] == "$.watermark"
+    assert record["Next"] == "BuildDetector?"
     choice = states["BuildDetector?"]
     assert choice["Choices"][0]["Next"] == "BuildDetector"
     assert states["BuildDetector"]["Next"] == "Summary"
@@ -70,12 +91,8 @@ def test_map_concurrency_follows_params() -> None:
 def test_each_statement_is_executed_then_polled_until_it_ends(
     provisioned: dict[str, Any], output: str
 ) -> None:
-    # Given the Map's item processor of either machine
-    machine = definition_of(provisioned, output)
-    unload = next(
-        s for s in machine["States"].values() if s.get("ItemsPath") == "$.plan.statements"
-    )
-    loop = unload["ItemProcessor"]["States"]
+    # Given the UNLOAD loop of either machine
+    loop = unload_loop(definition_of(provisioned, output))
     # Then executeStatement carries the SQL, the idempotency token and the warehouse
     execute = loop["StartUnload"]
     assert execute["Resource"] == "arn:aws:states:::aws-sdk:redshiftdata:executeStatement"
@@ -111,11 +128,7 @@ def test_each_statement_is_executed_then_polled_until_it_ends(
 def test_data_api_calls_retry_with_backoff_on_transient_errors(
     provisioned: dict[str, Any], output: str
 ) -> None:
-    machine = definition_of(provisioned, output)
-    unload = next(
-        s for s in machine["States"].values() if s.get("ItemsPath") == "$.plan.statements"
-    )
-    loop = unload["ItemProcessor"]["States"]
+    loop = unload_loop(definition_of(provisioned, output))
     for state, errors in (
         ("StartUnload", EXECUTE_RETRY_ERRORS),
         ("CheckUnload", DESCRIBE_RETRY_ERRORS),
@@ -135,12 +148,27 @@ def test_every_top_level_task_is_caught_into_a_readable_sns_message(
 ) -> None:
     # Given a machine's top-level states
     states = definition_of(provisioned, output)["States"]
-    # Then every Task and Map catches all errors into $.error and notifies
+    # Then every Task and Map catches all errors into $.error and notifies; before the
+    # continuous run has finished, by way of releasing its claim on the watermark
+    releasing = {"PlanIntervals", "UnloadIntervals"} if output == CONTINUOUS else set()
     for name, state in states.items():
-        if state["Type"] in ("Task", "Map") and name != "NotifyFailure":
+        if state["Type"] in ("Task", "Map") and name not in ("NotifyFailure", "ReleaseRun"):
+            handler = "ReleaseRun" if name in releasing else "NotifyFailure"
             assert state["Catch"] == [
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "NotifyFailure"}
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": handler}
             ], name
+    if output == CONTINUOUS:
+        release = states["ReleaseRun"]
+        assert release["Next"] == "NotifyFailure"
+        # A failing release keeps the original $.error for the message
+        assert release["Catch"] == [
+            {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.release_error",
+                "Next": "NotifyFailure",
+            }
+        ]
+        assert release["Parameters"]["Payload"]["unloaded"] == []
     notify = states["NotifyFailure"]
     assert notify["Resource"] == "arn:aws:states:::sns:publish"
     message = notify["Parameters"]["Message.$"]
@@ -155,14 +183,45 @@ def test_every_top_level_task_is_caught_into_a_readable_sns_message(
     }
 
 
-def test_continuous_unloads_then_scores_each_interval_in_order(
+def test_continuous_unloads_records_the_watermark_then_scores_in_order(
     continuous: dict[str, Any],
 ) -> None:
     states = continuous["States"]
+    # Given the continuous definition: it plans from the watermark
     assert continuous["StartAt"] == "PlanIntervals"
-    assert states["UnloadIntervals"]["Next"] == "ScoreIntervals"
+    assert states["PlanIntervals"]["ResultSelector"] == {
+        "run_id.$": "$.Payload.run_id",
+        "statements.$": "$.Payload.statements",
+        "poll_seconds.$": "$.Payload.poll_seconds",
+        "intervals.$": "$.Payload.intervals",
+        "reason.$": "$.Payload.reason",
+    }
+    # Then each UNLOAD's outcome is recorded per interval, a failure failing only itself
+    unload = states["UnloadIntervals"]
+    assert unload["ResultPath"] == "$.unloaded"
+    items = unload["ItemProcessor"]["States"]
+    assert unload["ItemProcessor"]["StartAt"] == "UnloadInterval"
+    one = items["UnloadInterval"]
+    assert one["Type"] == "Parallel" and one["Next"] == "IntervalLanded"
+    assert one["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "IntervalNotLanded"}
+    ]
+    assert items["IntervalLanded"]["Parameters"]["landed"] is True
+    assert items["IntervalNotLanded"]["Parameters"]["landed"] is False
+    # And FinishRun moves the watermark over what landed before anything is scored
+    assert unload["Next"] == "FinishRun"
+    finish = states["FinishRun"]
+    assert finish["Parameters"]["Payload"] == {
+        "crawl": "continuous",
+        "execution_name.$": "$$.Execution.Name",
+        "input.$": "$$.Execution.Input",
+        "planned.$": "$.plan.intervals",
+        "unloaded.$": "$.unloaded",
+    }
+    assert finish["Next"] == "ScoreIntervals"
+    # And only the intervals the watermark covers are scored, one at a time, in order
     score = states["ScoreIntervals"]
-    assert score["ItemsPath"] == "$.plan.intervals"
+    assert score["ItemsPath"] == "$.finish.result.score"
     assert score["MaxConcurrency"] == 1
     task = score["ItemProcessor"]["States"]["ScoreInterval"]
     assert task["Parameters"]["Payload"] == {
@@ -171,13 +230,26 @@ def test_continuous_unloads_then_scores_each_interval_in_order(
         "window_end.$": "$.window_end",
         "target.$": "$.target",
     }
+    # And a rebuild racing the scoring (DetectorError) is retried
+    detector_retry = [r for r in task["Retry"] if r["ErrorEquals"] == ["DetectorError"]]
+    assert detector_retry and detector_retry[0]["MaxAttempts"] == 3
+    # And a run where an interval did not land fails after scoring what did
+    assert score["Next"] == "AllLanded?"
+    [failed] = states["AllLanded?"]["Choices"]
+    assert failed == {
+        "Variable": "$.finish.result.failure",
+        "IsPresent": True,
+        "Next": "IntervalsNotLanded",
+    }
+    assert states["IntervalsNotLanded"]["Next"] == "NotifyFailure"
+    assert states["AllLanded?"]["Default"] == "Summary"
 
 
 def test_continuous_without_builtin_detector_does_not_score() -> None:
     template = template_of(PROVISIONED, detector={"backend": "lookoutmetrics"})
     states = definition_of(template, CONTINUOUS)["States"]
     assert "ScoreIntervals" not in states
-    assert states["UnloadIntervals"]["Next"] == "Summary"
+    assert states["FinishRun"]["Next"] == "AllLanded?"
 
 
 def test_serverless_statements_name_the_workgroup(serverless: dict[str, Any]) -> None:
@@ -240,4 +312,4 @@ def test_lambda_tasks_retry_service_errors_and_throttling_only(
     for task in tasks:
         retried = {error for retry in task["Retry"] for error in retry["ErrorEquals"]}
         assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried
-        assert not retried & {"States.ALL", "States.TaskFailed", "PlanError"}
+        assert not retried & {"States.ALL", "States.TaskFailed", "PlanError", "WatermarkError"}

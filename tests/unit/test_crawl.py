@@ -10,15 +10,19 @@ from typing import Any
 
 import pytest
 
+from connector import watermark
 from connector.config import Params, load_params
 from connector.crawl import (
     MAX_PLAN_BYTES,
     check_plan_size,
     client_token,
+    finish_continuous,
     historical_window,
     plan_continuous,
     plan_historical,
     publish_params,
+    record_history,
+    start_continuous,
 )
 from connector.errors import PlanError
 from connector.intervals import Interval, historical_range
@@ -30,6 +34,8 @@ BUCKET = "connector-data"
 ROLE = "arn:aws:iam::123456789012:role/unload"
 NOW = datetime(2026, 11, 24, 11, 2, tzinfo=UTC)
 TOKEN = re.compile(r"^[0-9a-f]{64}$")
+HISTORY_END = datetime(2026, 11, 24, 8, tzinfo=UTC)
+LEASE = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -117,35 +123,148 @@ def test_empty_range_plans_nothing(params: Params) -> None:
 # --- continuous ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "scheduled",
-    [datetime(2026, 11, 24, 11, 0, tzinfo=UTC), datetime(2026, 11, 24, 11, 2, tzinfo=UTC)],
-)
-def test_continuous_unloads_the_interval_that_closed_into_its_start_folder(
-    params: Params, scheduled: datetime
-) -> None:
-    [statement] = plan_continuous(params, scheduled_time=scheduled, bucket=BUCKET, role_arn=ROLE)
+def _start(
+    store: ObjectStore, params: Params, scheduled: datetime, run_id: str, **kwargs: Any
+) -> dict[str, Any]:
+    return start_continuous(
+        store,
+        params,
+        scheduled_time=scheduled,
+        run_id=run_id,
+        lease=LEASE,
+        bucket=BUCKET,
+        role_arn=ROLE,
+        started_at=kwargs.pop("started_at", NOW),
+        **kwargs,
+    )
+
+
+def _landed(plan: dict[str, Any], *, failed: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """What the UnloadIntervals Map returns: one outcome per planned interval."""
+    outcomes: list[dict[str, Any]] = []
+    for item in plan["intervals"]:
+        window = {k: item[k] for k in ("window_start", "window_end")}
+        if item["window_start"] in failed:
+            outcomes.append({**window, "landed": False, "error": "UnloadFailed", "cause": "boom"})
+        else:
+            outcomes.append({**window, "landed": True})
+    return outcomes
+
+
+def _finish(
+    store: ObjectStore, params: Params, plan: dict[str, Any], unloaded: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return finish_continuous(
+        store,
+        params,
+        run_id=plan["run_id"],
+        planned=plan["intervals"],
+        unloaded=unloaded,
+        now=NOW,
+    )
+
+
+@pytest.fixture
+def store(params: Params) -> MemoryObjectStore:
+    # Given history crawled up to 08:00 on the day of NOW
+    memory = MemoryObjectStore(BUCKET)
+    record_history(memory, params, window_end=HISTORY_END, run_id="historical-1", now=NOW)
+    return memory
+
+
+def test_continuous_unloads_each_interval_into_its_start_folder(params: Params) -> None:
+    window = Interval(NOW.replace(hour=10, minute=0), NOW.replace(hour=11, minute=0))
+    [statement] = plan_continuous(params, [window], bucket=BUCKET, role_arn=ROLE, run_id="r")
     assert statement["window_start"] == "2026-11-24T10:00:00+00:00"
     assert statement["window_end"] == "2026-11-24T11:00:00+00:00"
     assert statement["target"] == "s3://connector-data/ecommerce/live/20261124/1000/"
     assert split_unload(statement["sql"])[1] == statement["target"]
 
 
-def test_continuous_tokens_are_deterministic_for_duplicate_deliveries(params: Params) -> None:
-    first = plan_continuous(params, scheduled_time=NOW, bucket=BUCKET, role_arn=ROLE)
-    again = plan_continuous(params, scheduled_time=NOW, bucket=BUCKET, role_arn=ROLE)
-    forced = plan_continuous(params, scheduled_time=NOW, bucket=BUCKET, role_arn=ROLE, run_id="x")
+def test_continuous_tokens_belong_to_the_run(params: Params) -> None:
+    # The same run (a retried task, a resumed execution) gets its statements back; a
+    # later run restating the interval gets new ones, so the UNLOAD runs again.
+    window = [Interval(NOW.replace(hour=10, minute=0), NOW.replace(hour=11, minute=0))]
+    first = plan_continuous(params, window, bucket=BUCKET, role_arn=ROLE, run_id="a")
+    again = plan_continuous(params, window, bucket=BUCKET, role_arn=ROLE, run_id="a")
+    other = plan_continuous(params, window, bucket=BUCKET, role_arn=ROLE, run_id="b")
     assert first == again
-    assert first[0]["client_token"] != forced[0]["client_token"]
+    assert first[0]["client_token"] != other[0]["client_token"]
 
 
-def test_restatement_recrawls_earlier_intervals_oldest_first(params: Params) -> None:
+def test_a_run_plans_every_interval_since_the_watermark_and_claims_them(
+    params: Params, store: MemoryObjectStore
+) -> None:
+    # When the schedule fires at 11:02 (the 08:00, 09:00 and 10:00 intervals have closed)
+    plan = _start(store, params, NOW, "run-1")
+    # Then all three are planned, oldest first, and leased to this run
+    assert [i["target"].rsplit("/", 2)[-2] for i in plan["intervals"]] == ["0800", "0900", "1000"]
+    assert [s["target"] for s in plan["statements"]] == [i["target"] for i in plan["intervals"]]
+    assert plan["reason"] == ""
+    mark = watermark.read(store, params)
+    assert mark is not None and mark.lease is not None and mark.lease.run_id == "run-1"
+    # And a second run at the same time (manual start, duplicate delivery) plans nothing
+    other = _start(store, params, NOW, "run-2")
+    assert other["statements"] == [] and "run-1" in other["reason"]
+
+
+def test_finishing_advances_over_what_landed_and_scores_in_order(
+    params: Params, store: MemoryObjectStore
+) -> None:
+    plan = _start(store, params, NOW, "run-1")
+    # When the 09:00 UNLOAD failed and the others landed
+    result = _finish(store, params, plan, _landed(plan, failed=("2026-11-24T09:00:00+00:00",)))
+    # Then the watermark stops at the failed interval, only 08:00 is scored
+    assert result["watermark"] == "2026-11-24T09:00:00+00:00"
+    assert [i["window_start"] for i in result["score"]] == ["2026-11-24T08:00:00+00:00"]
+    assert result["landed"] == 2
+    assert result["failure"]["Error"] == "UnloadFailed"
+    assert "1 of 3 intervals did not land" in result["failure"]["Cause"]
+    mark = watermark.read(store, params)
+    assert mark is not None and mark.lease is None
+    # And the next run catches up from it
+    again = _start(store, params, NOW + timedelta(hours=1), "run-2")
+    assert [i["window_start"][11:16] for i in again["intervals"]] == ["09:00", "10:00", "11:00"]
+    done = _finish(store, params, again, _landed(again))
+    assert done["watermark"] == "2026-11-24T12:00:00+00:00" and "failure" not in done
+
+
+def test_a_run_that_failed_before_unloading_releases_its_claim(
+    params: Params, store: MemoryObjectStore
+) -> None:
+    plan = _start(store, params, NOW, "run-1")
+    # When the Catch path finishes it with nothing unloaded
+    result = finish_continuous(store, params, run_id="run-1", planned=[], unloaded=[], now=NOW)
+    # Then the watermark stays, the lease is gone and another run may plan at once
+    assert result == {"watermark": HISTORY_END.isoformat(), "landed": 0, "score": []}
+    assert _start(store, params, NOW, "run-2")["intervals"] == plan["intervals"]
+
+
+def test_nothing_is_planned_before_history_sets_the_watermark(params: Params) -> None:
+    empty = MemoryObjectStore(BUCKET)
+    plan = _start(empty, params, NOW, "run-1")
+    assert plan["statements"] == [] and "historical crawl" in plan["reason"]
+    # And finishing such a run is a no-op
+    assert _finish(empty, params, plan, []) == {"watermark": None, "landed": 0, "score": []}
+
+
+def test_restatement_recrawls_intervals_before_the_watermark(
+    params: Params, store: MemoryObjectStore
+) -> None:
+    first = _start(store, params, NOW, "run-1")
+    _finish(store, params, first, _landed(first))
     restating = _with(params, restatement_intervals=2)
-    statements = plan_continuous(restating, scheduled_time=NOW, bucket=BUCKET, role_arn=ROLE)
-    assert [s["target"].rsplit("/", 2)[-2] for s in statements] == ["0800", "0900", "1000"]
-    capped = _with(params, restatement_intervals=5, max_intervals_per_run=2)
-    statements = plan_continuous(capped, scheduled_time=NOW, bucket=BUCKET, role_arn=ROLE)
-    assert [s["target"].rsplit("/", 2)[-2] for s in statements] == ["0900", "1000"]
+    plan = _start(store, restating, NOW + timedelta(hours=1), "run-2")
+    assert [i["window_start"][11:16] for i in plan["intervals"]] == ["09:00", "10:00", "11:00"]
+    # And a duplicate of a finished run only restates: nothing new is due
+    dup = _start(store, restating, NOW + timedelta(hours=1), "run-3")
+    assert dup["statements"] == [] and "run-2" in dup["reason"]
+
+
+def test_catch_up_is_bounded_per_run(params: Params, store: MemoryObjectStore) -> None:
+    capped = _with(params, max_intervals_per_run=2)
+    plan = _start(store, capped, NOW + timedelta(hours=5), "run-1")
+    assert [i["window_start"][11:16] for i in plan["intervals"]] == ["08:00", "09:00"]
 
 
 def test_daily_intervals_follow_the_detector_time_zone(params: Params) -> None:
@@ -155,22 +274,38 @@ def test_daily_intervals_follow_the_detector_time_zone(params: Params) -> None:
             "detector": params.detector.model_copy(update={"timezone": "America/New_York"}),
         }
     )
+    store = MemoryObjectStore(BUCKET)
+    # History ends at midnight in New York on Nov 23 (05:00 UTC)
+    record_history(store, daily, window_end=datetime(2026, 11, 23, 5, tzinfo=UTC), run_id="h")
     # 01:00 in New York on Nov 24 = 06:00 UTC
-    scheduled = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
-    [statement] = plan_continuous(daily, scheduled_time=scheduled, bucket=BUCKET, role_arn=ROLE)
+    plan = _start(store, daily, datetime(2026, 11, 24, 6, 0, tzinfo=UTC), "run-1")
+    [statement] = plan["statements"]
     assert statement["window_start"] == "2026-11-23T00:00:00-05:00"
     assert statement["window_end"] == "2026-11-24T00:00:00-05:00"
     assert statement["target"].endswith("/live/20261123/0000/")
 
 
-def test_naive_scheduled_time_is_refused(params: Params) -> None:
+def test_naive_scheduled_time_is_refused(params: Params, store: MemoryObjectStore) -> None:
     with pytest.raises(PlanError, match="no time zone"):
-        plan_continuous(
-            params,
-            scheduled_time=datetime(2026, 11, 24, 11),
-            bucket=BUCKET,
-            role_arn=ROLE,
-        )
+        _start(store, params, datetime(2026, 11, 24, 11), "run-1")
+
+
+def test_history_sets_the_watermark_once_and_a_recrawl_leaves_it(params: Params) -> None:
+    store = MemoryObjectStore(BUCKET)
+    # When the first historical crawl ends at an unaligned time
+    first = record_history(
+        store, params, window_end=HISTORY_END + timedelta(minutes=30), run_id="h-1"
+    )
+    # Then the watermark starts at the interval boundary before it
+    assert first == {
+        "watermark": HISTORY_END.isoformat(),
+        "origin": HISTORY_END.isoformat(),
+        "set": True,
+    }
+    # And a re-crawl of a range ending earlier or later does not move it
+    for end in (HISTORY_END - timedelta(days=1), HISTORY_END + timedelta(hours=2)):
+        again = record_history(store, params, window_end=end, run_id="h-2")
+        assert again["watermark"] == HISTORY_END.isoformat() and again["set"] is False
 
 
 # --- tokens and sizes ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from connector.handler_env import EventError, HandlerSettings, SettingsError
 
 # The handlers live in the top-level ``lambdas`` package (the Lambda asset root).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from lambdas import plan_continuous, plan_historical
+from lambdas import finish_run, plan_continuous, plan_historical
 
 PARAMS = Path(__file__).resolve().parents[1] / "data" / "infra" / "params_provisioned.json"
 BUCKET = "connector-data"
@@ -120,7 +120,41 @@ def test_historical_bad_input_names_the_field(
         plan_historical.handler(_event(execution_input), FakeContext())
 
 
-def test_continuous_plans_the_closed_interval_from_the_scheduled_time(s3: Any) -> None:
+def _record_history(window_end: str, execution_name: str = "historical-1") -> dict[str, Any]:
+    """What the historical crawl's RecordHistory state sends."""
+    event = {"crawl": "historical", "execution_name": execution_name, "window_end": window_end}
+    return finish_run.handler(event, FakeContext())
+
+
+def _finish(plan: dict[str, Any], *, execution_name: str = "run-1") -> dict[str, Any]:
+    """What FinishRun sends after every planned UNLOAD FINISHED."""
+    event = {
+        "crawl": "continuous",
+        "execution_name": execution_name,
+        "input": {"scheduled_time": "2026-11-24T11:02:00Z"},
+        "planned": plan["intervals"],
+        "unloaded": [
+            {"window_start": i["window_start"], "window_end": i["window_end"], "landed": True}
+            for i in plan["intervals"]
+        ],
+    }
+    return finish_run.handler(event, FakeContext())
+
+
+def test_continuous_waits_for_the_historical_crawl(s3: Any) -> None:
+    # When the schedule fires before any history was crawled
+    output = plan_continuous.handler(
+        _event({"scheduled_time": "2026-11-24T11:02:00Z"}), FakeContext()
+    )
+    # Then nothing is planned, and the output says why
+    assert output["statements"] == [] and output["intervals"] == []
+    assert "historical crawl" in output["reason"]
+
+
+def test_continuous_plans_from_the_watermark_to_the_scheduled_time(s3: Any) -> None:
+    # Given history crawled up to 10:00
+    recorded = _record_history("2026-11-24T10:00:00Z")
+    assert recorded["watermark"] == "2026-11-24T10:00:00+00:00" and recorded["set"] is True
     # When the schedule fires 2 minutes after 11:00 (EventBridge Scheduler's input)
     output = plan_continuous.handler(
         _event({"scheduled_time": "2026-11-24T11:02:00Z"}), FakeContext()
@@ -137,7 +171,58 @@ def test_continuous_plans_the_closed_interval_from_the_scheduled_time(s3: Any) -
         }
     ]
     assert output["poll_seconds"] == 10
+    assert output["run_id"] == "run-1"
     assert s3.head_object(Bucket=BUCKET, Key="ecommerce/params.json")
+    # And the watermark advances once FinishRun reports it landed
+    finished = _finish(output)
+    assert finished["watermark"] == "2026-11-24T11:00:00+00:00"
+    assert finished["score"] == output["intervals"]
+    body = s3.get_object(Bucket=BUCKET, Key="ecommerce/state/watermark.json")["Body"].read()
+    assert json.loads(body)["end"] == "2026-11-24T11:00:00Z"
+
+
+def test_a_run_id_in_the_input_resumes_that_run(s3: Any) -> None:
+    # Given a run that claimed its interval and failed before finishing
+    _record_history("2026-11-24T10:00:00Z")
+    first = plan_continuous.handler(
+        _event({"scheduled_time": "2026-11-24T11:02:00Z"}), FakeContext()
+    )
+    # When it is started again under another execution name with its run_id
+    again = plan_continuous.handler(
+        {
+            "input": {"scheduled_time": "2026-11-24T11:02:00Z", "run_id": "run-1"},
+            "execution_id": EXECUTION,
+            "execution_name": "run-1-resumed",
+        },
+        FakeContext(),
+    )
+    # Then it holds the same lease and gets the same statements (same ClientTokens)
+    assert again["statements"] == first["statements"]
+    # While an unrelated run finds the intervals leased
+    other = plan_continuous.handler(
+        {**_event({"scheduled_time": "2026-11-24T11:02:00Z"}), "execution_name": "run-2"},
+        FakeContext(),
+    )
+    assert other["statements"] == [] and "run-1" in other["reason"]
+
+
+def test_a_recrawl_does_not_move_the_watermark(s3: Any) -> None:
+    _record_history("2026-11-24T10:00:00Z")
+    again = _record_history("2026-11-20T00:00:00Z", execution_name="recrawl-1")
+    assert again["watermark"] == "2026-11-24T10:00:00+00:00" and again["set"] is False
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"crawl": "sideways", "execution_name": "x"},
+        {"crawl": "historical", "execution_name": "x"},
+        {"crawl": "continuous", "unloaded": [{"window_start": "a"}]},
+    ],
+)
+def test_finish_bad_events_are_refused(s3: Any, event: dict[str, Any]) -> None:
+    with pytest.raises(EventError):
+        finish_run.handler(event, FakeContext())
 
 
 def test_continuous_needs_the_scheduled_time(s3: Any) -> None:
