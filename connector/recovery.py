@@ -228,6 +228,8 @@ def plan_recrawl(params: Params, store: Any, window: Interval) -> RecrawlPlan:
     else:
         starts = live_folder_starts(params, store)
         boundary = starts[0] if starts else None
+    historical: Interval | None
+    live: tuple[Interval, ...]
     if boundary is None or window.end <= boundary:
         historical, live = window, ()
     elif window.start >= boundary:
@@ -697,7 +699,7 @@ def live_folder_starts(params: Params, store: Any) -> list[datetime]:
         for name, text in zip(fields, match.groups(), strict=True):
             values[name] = int(text) + (2000 if name == "year" and len(text) == 2 else 0)
         try:
-            local = datetime(**values, tzinfo=params.timezone)  # type: ignore[arg-type]
+            local = datetime(**values, tzinfo=params.timezone)
         except ValueError:
             continue
         starts.add(align(local, params.frequency, params.timezone))

@@ -328,7 +328,7 @@ def status(
 
 def _client(service: str, endpoint_url: str | None) -> Any:
     try:
-        return boto3.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+        return boto3.client(service, endpoint_url=endpoint_url)
     except BotoCoreError as exc:
         raise RecoveryError(
             f"cannot create a {service} client: {exc}; set AWS_REGION (or a profile's region)"
