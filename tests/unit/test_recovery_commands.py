@@ -362,3 +362,96 @@ def test_status_local_without_a_work_folder_is_exit_2(params_file: Path, tmp_pat
     )
     assert code == 2
     assert "run `connector run --local" in text
+
+
+# --- redrive --local --------------------------------------------------------------------
+
+
+@pytest.fixture
+def local_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+    """Stand-ins for the embedded runtime: record what would be executed, succeed."""
+    from contextlib import contextmanager
+
+    from connector.recovery import ExecutionInfo
+
+    executed: list[dict[str, Any]] = []
+
+    @contextmanager
+    def runtime(params_path: Path, warehouse: Path, workdir: Path) -> Iterator[object]:
+        yield object()
+
+    def execute(runtime: object, machine: str, execution_input: dict[str, Any], name: str) -> Any:
+        executed.append({"machine": machine, "input": execution_input, "name": name})
+        now = datetime.now(UTC)
+        return ExecutionInfo(f"arn:{name}", name, machine, "SUCCEEDED", now, now)
+
+    monkeypatch.setattr(cli_recovery, "_local_runtime", runtime)
+    monkeypatch.setattr(cli_recovery, "_execute_local", execute)
+    return executed
+
+
+def log_failed(workdir: Path, status: str = "FAILED") -> None:
+    from connector.recovery import ExecutionInfo, append_execution
+
+    (workdir / "bucket").mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC)
+    failed = ExecutionInfo(
+        "arn:recrawl-1",
+        "recrawl-1",
+        "historical",
+        status,
+        now,
+        now,
+        "States.TaskFailed",
+        None,
+        {"start": "2026-01-02T00:00:00Z", "end": "2026-01-03T00:00:00Z"},
+    )
+    append_execution(workdir, failed)
+
+
+def test_local_redrive_reruns_the_failed_input_with_its_run_id(
+    params_file: Path, tmp_path: Path, local_runs: list[dict[str, Any]]
+) -> None:
+    # Given a failed local re-crawl in the work folder's log
+    work = tmp_path / "work"
+    log_failed(work)
+    warehouse = tmp_path / "w.duckdb"
+    warehouse.write_bytes(b"")
+    # When it is redriven by name
+    code, out = invoke(
+        "redrive",
+        "recrawl-1",
+        "--local",
+        "--workdir",
+        str(work),
+        "--warehouse",
+        str(warehouse),
+        "-p",
+        str(params_file),
+    )
+    # Then the same state machine runs its input again, salted with the failed run's id
+    assert code == 0, out
+    assert local_runs[0]["machine"] == "historical"
+    assert local_runs[0]["input"] == {
+        "run_id": "recrawl-1",
+        "start": "2026-01-02T00:00:00Z",
+        "end": "2026-01-03T00:00:00Z",
+    }
+    # And the new execution is logged as its redrive, newest first
+    from connector.recovery import EXECUTIONS_LOG
+
+    last = json.loads((work / EXECUTIONS_LOG).read_text().splitlines()[-1])
+    assert (last["status"], last["redrive_of"]) == ("SUCCEEDED", "arn:recrawl-1")
+
+
+def test_local_redrive_refuses_a_succeeded_or_unknown_execution(
+    params_file: Path, tmp_path: Path, local_runs: list[dict[str, Any]]
+) -> None:
+    work = tmp_path / "work"
+    log_failed(work, status="SUCCEEDED")
+    common = ("--local", "--workdir", str(work), "-p", str(params_file))
+    code, text = invoke("redrive", "recrawl-1", *common)
+    assert (code, "is SUCCEEDED" in text) == (2, True)
+    code, text = invoke("redrive", "nope", *common)
+    assert (code, "'nope' is not in" in text) == (2, True)
+    assert local_runs == []
