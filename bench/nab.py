@@ -168,6 +168,9 @@ def main() -> None:
     parser.add_argument("--nab-repo", type=Path, help="a numenta/NAB checkout to score with")
     parser.add_argument("--nab-python", default="python", help="interpreter that runs NAB's run.py")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--reuse", action="store_true", help="score existing detections instead of rerunning"
+    )
     args = parser.parse_args()
 
     corpus_data = args.corpus / "data"
@@ -175,6 +178,9 @@ def main() -> None:
     files = sorted(corpus_data.glob("*/*.csv"))
     detectors = args.detectors.split(",")
     for detector in detectors:
+        if args.reuse and (args.out / NAMES[detector]).is_dir():
+            print(f"{NAMES[detector]}: reusing the detections in {args.out / NAMES[detector]}")
+            continue
         shutil.rmtree(args.out / NAMES[detector], ignore_errors=True)
         jobs = [(detector, f, corpus_data, args.out, windows, args.sensitivity) for f in files]
         began = time.perf_counter()

@@ -99,6 +99,7 @@ class DetectorModel:
         "q_mid",
         "tail",
         "peak",
+        "naive",
     )
 
     def __init__(
@@ -126,12 +127,13 @@ class DetectorModel:
         self.q_mid = np.zeros(n)
         self.tail = np.full(n, SCORING.tail_reference)
         self.peak = np.zeros(n)
+        self.naive = np.zeros(n)
         # (slots, series): one interval reads and writes one contiguous row.
         self.fine = np.zeros((self.spec.fine_slots, n), dtype=np.float32)
         self.coarse = np.zeros((self.spec.coarse_slots, n), dtype=np.float32)
         # Recent values (a ring) and a reservoir sample of older ones: a value far from
         # all of them is novel, whatever the seasonal fit says.
-        self.sample = np.full((SCORING.ring + SCORING.reservoir, n), np.inf, dtype=np.float32)
+        self.sample = np.full((SCORING.ring + SCORING.reservoir, n), np.nan, dtype=np.float32)
 
     # --- construction --------------------------------------------------------------
 
@@ -313,17 +315,25 @@ class DetectorModel:
         # Novelty: distance to the nearest remembered value, in robust spreads of the
         # values themselves (1%-99% range / 4.65 = one sigma for normal data).
         xv32 = xv.astype(np.float32)
-        nearest = np.min(np.abs(self.sample - xv32), axis=0).astype(np.float64)
+        nearest = np.fmin.reduce(np.abs(self.sample - xv32), axis=0).astype(np.float64)
         spread = np.maximum(np.maximum((self.q_hi - self.q_lo) / 4.65, scale), cfg.absolute_floor)
-        novelty = np.where(tracked, nearest / spread, 0.0)
+        novelty = nearest / spread
+        novelty = np.where(tracked, np.nan_to_num(novelty), 0.0)
         self.sample[(n_obs % cfg.ring)[observed], np.flatnonzero(observed)] = xv32[observed]
         rng = np.random.default_rng(second & 0xFFFF_FFFF)
         replace = observed & (
             rng.random(x.shape[0]) < min(1.0, cfg.reservoir / (self.warmup * cfg.reservoir_memory))
         )
-        rows = cfg.ring + rng.integers(0, cfg.reservoir, x.shape[0])
+        rows = np.asarray(rng.integers(0, cfg.reservoir, size=x.shape[0])) + cfg.ring
         self.sample[rows[replace], np.flatnonzero(replace)] = xv32[replace]
-        surprise = np.maximum(cfg.residual_weight * surprise, cfg.novelty_weight * novelty)
+        # The seasonal residual speaks where the season explains the series (its share of
+        # the variance); elsewhere a residual is mostly noise around a wandering level.
+        # Measured as how much smaller its errors are than those of the level alone.
+        share = 1.0 - (self.scale / np.maximum(self.naive, cfg.absolute_floor)) ** 2
+        level_error = np.abs(np.where(observed, x - self.level, 0.0))
+        self.naive += eta * (np.minimum(level_error, cfg.naive_clip * clip) - self.naive)
+        weight = cfg.residual_weight * np.clip((share - cfg.gate_start) / cfg.gate_width, 0, 1)
+        surprise = np.maximum(weight * surprise, cfg.novelty_weight * novelty)
         self.tail *= np.where(
             tracked,
             np.where(
@@ -337,7 +347,11 @@ class DetectorModel:
         # peak of this series (which decays), so it re-alerts only when it worsens.
         effective = np.maximum(surprise - cfg.repeat * self.peak, 0.0)
         notable = np.where(surprise > cfg.z_floor, surprise, 0.0)
-        self.peak = np.where(tracked, np.maximum(self.peak * spec.peak_decay, notable), self.peak)
+        self.peak = np.where(
+            tracked,
+            np.maximum(self.peak * spec.peak_decay ** (1.0 / cfg.peak_halflife_factor), notable),
+            self.peak,
+        )
 
         status = np.where(
             ~observed, STATUS_MISSING, np.where(n_obs < self.warmup, STATUS_LEARNING, STATUS_OK)

@@ -101,12 +101,17 @@ class Scoring:
     tail_min: float = 0.25
     tail_max: float = 1.5
     repeat: float = 1.0
+    peak_halflife_factor: float = 4.0
     ring: int = 16
     reservoir: int = 48
     reservoir_memory: float = 1.0
     """Mean life of a reservoir value, in warm-up lengths."""
     residual_weight: float = 1.0
     novelty_weight: float = 1.0
+    gate_start: float = 0.6
+    gate_width: float = 0.2
+    naive_clip: float = 3.0
+    """The level-only error is clipped at this many residual clips (spikes aside)."""
     z_floor: float = 2.5
     z_scale: float = 2.08
     """Severity 100 * (1 - exp(-(z - z_floor) / z_scale)): z = 5 gives 70, the default alert."""
