@@ -239,7 +239,7 @@ def plan_recrawl(params: Params, store: Any, window: Interval) -> RecrawlPlan:
         historical = Interval(window.start, boundary)
         live = tuple(intervals_between(boundary, window.end, params.frequency, params.timezone))
     if historical is not None:
-        check_chunks(params, store, historical, boundary)
+        check_chunks(params, store, historical, boundary, requested_end=window.end)
     return RecrawlPlan(window=window, historical=historical, live=live, boundary=boundary)
 
 
@@ -260,41 +260,47 @@ def historical_chunk_starts(params: Params, store: Any) -> list[datetime]:
 
 
 def check_chunks(
-    params: Params, store: Any, part: Interval, boundary: datetime | None = None
+    params: Params,
+    store: Any,
+    part: Interval,
+    boundary: datetime | None = None,
+    *,
+    requested_end: datetime | None = None,
 ) -> None:
-    """Refuse a historical re-crawl whose chunks are not the ones already in the bucket.
+    """Refuse a historical re-crawl that would cut across the chunks already in the bucket.
 
-    A chunk file is named by its start and rewritten whole: a re-crawl starting
-    mid-chunk would add a second file holding the same rows (the detector would count
-    them twice), one ending mid-chunk would overwrite a chunk with part of its rows.
-    With no chunk file yet there is nothing to match.
+    A chunk file is named by its start and rewritten whole: a re-crawl chunk starting
+    inside an existing one would add a second file holding the same rows (the detector
+    would count them twice), one starting with it but ending sooner would overwrite it
+    with part of its rows. So each planned chunk must either be an existing chunk
+    exactly, or overlap none (a chunk deleted by mistake is re-crawled this way). An
+    existing chunk spans ``crawl.chunk_intervals`` intervals from its start, cut at the
+    next chunk or at ``boundary`` (where history ends). ``requested_end`` (the whole
+    re-crawl's end, live part included) goes into the suggested range.
     """
     existing = historical_chunk_starts(params, store)
     if not existing:
         return
-    planned = plan_chunks(
-        part.start, part.end, params.frequency, params.timezone, params.crawl.chunk_intervals
-    )
-    ends = {start: end for start, end in zip(existing, [*existing[1:], boundary], strict=True)}
-    for chunk in planned:
-        start = chunk.start.astimezone(UTC)
-        expected_end = ends.get(start, start)
-        if start in ends and (expected_end is None or expected_end == chunk.end):
+    freq, tz, size = params.frequency, params.timezone, params.crawl.chunk_intervals
+    extents: list[Interval] = []
+    for chunk_start, following in zip(existing, [*existing[1:], boundary], strict=True):
+        cap = following if following is not None else max(part.end, chunk_start)
+        if chunk_start < part.end and cap > part.start and cap > chunk_start:
+            extents.append(plan_chunks(chunk_start, cap, freq, tz, size)[0])
+    for chunk in plan_chunks(part.start, part.end, freq, tz, size):
+        overlapping = [e for e in extents if e.start < chunk.end and chunk.start < e.end]
+        if not overlapping or overlapping == [chunk]:
             continue
-        before = [s for s in existing if s <= part.start] or existing[:1]
-        after = [s for s in [*existing, boundary] if s is not None and s >= part.end]
-        suggestion = (
-            f"--start {_iso(before[-1])} --end {_iso(after[0])}"
-            if after
-            else f"--start {_iso(before[-1])}"
-        )
+        first = min(overlapping[0].start, part.start)
+        last = max(overlapping[-1].end, requested_end or part.end)
+        where = _located(params, store.bucket).historical_path
         raise PlanError(
-            f"--start/--end: the historical chunk {_iso(chunk.start)} → {_iso(chunk.end)} of "
-            "this re-crawl is not one of the chunks already under "
-            f"{_located(params, store.bucket).historical_path} (files named by their start, "
-            f"{params.crawl.chunk_intervals} intervals each): it would add rows the bucket "
-            "already holds, or overwrite a chunk with part of its rows. Re-crawl whole "
-            f"chunks, e.g. {suggestion}"
+            f"--start/--end: the re-crawl's historical chunk {_iso(chunk.start)} → "
+            f"{_iso(chunk.end)} cuts across the chunk {_iso(overlapping[0].start)} → "
+            f"{_iso(overlapping[0].end)} already under {where} (files named by their start, "
+            f"{size} intervals each): it would add rows the bucket already holds, or "
+            "overwrite a chunk with part of its rows. Re-crawl whole chunks, e.g. "
+            f"--start {_iso(first)} --end {_iso(last)}"
         )
 
 

@@ -447,3 +447,15 @@ def test_replace_folder_swaps_in_a_complete_export(tmp_path: Path) -> None:
     recovery.replace_folder(folder, export)
     assert [p.name for p in folder.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bucket"]
+
+
+def test_a_deleted_chunk_can_be_recrawled_alone() -> None:
+    # Given four 12-hour chunks, the third deleted by mistake
+    store = MemoryObjectStore(BUCKET)
+    land_history(store, T0 - 48 * HOUR, 4)
+    store.delete(f"ecommerce/historical/{T0 - 24 * HOUR:%Y%m%dT%H%M}_000")
+    # When exactly its range is re-crawled, then nothing stands in the way
+    check_chunks(PARAMS, store, Interval(T0 - 24 * HOUR, T0 - 12 * HOUR), T0)
+    # But a range reaching into the chunk before it is still refused
+    with pytest.raises(PlanError, match=r"cuts across the chunk 2026-01-01T12:00:00Z"):
+        check_chunks(PARAMS, store, Interval(T0 - 30 * HOUR, T0 - 12 * HOUR), T0)
