@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Modules that define ``register(app)``; each owns the commands of one area.
-_COMMAND_MODULES: tuple[str, ...] = ("params", "core", "detector", "local")
+_COMMAND_MODULES: tuple[str, ...] = ("params", "core", "detector", "local", "recovery")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"connector.cli.{_name}").register(app)
