@@ -312,8 +312,9 @@ def status(
             machine: recovery.last_executions(sfn, outputs.arn(machine), machine, limit=limit)
             for machine in (HISTORICAL, CONTINUOUS)
         }
+    # Locally there is no live clock (a run --local crawls the past): "behind" says nothing.
     report = recovery.build_status(
-        params, store, executions, now=now, since=since_at, until=until_at
+        params, store, executions, now=now, since=since_at, until=until_at, count_behind=not local
     )
     if as_json:
         console.print_json(data=report.to_json())
@@ -518,6 +519,8 @@ def _print_status(report: StatusReport, params: Params) -> None:
             "Last written by",
             f"{mark.run_id} (version {mark.version}, {mark.updated_at:%Y-%m-%d %H:%M})",
         )
+        if report.behind is not None:
+            table.add_row("Behind", f"{report.behind:,} closed interval(s) after the end")
         lease = mark.lease
         if lease is None:
             table.add_row("Lease", "none")
@@ -565,7 +568,7 @@ def _print_status(report: StatusReport, params: Params) -> None:
         )
     runs_table = Table(title="Last executions", title_justify="left")
     for column in ("State machine", "Name", "Status", "Started", "Error"):
-        runs_table.add_column(column)
+        runs_table.add_column(column, overflow="fold")
     for machine, runs in report.executions.items():
         for run in runs:
             runs_table.add_row(

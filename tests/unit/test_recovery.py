@@ -459,3 +459,19 @@ def test_a_deleted_chunk_can_be_recrawled_alone() -> None:
     # But a range reaching into the chunk before it is still refused
     with pytest.raises(PlanError, match=r"cuts across the chunk 2026-01-01T12:00:00Z"):
         check_chunks(PARAMS, store, Interval(T0 - 30 * HOUR, T0 - 12 * HOUR), T0)
+
+
+def test_status_counts_closed_intervals_behind_the_watermark() -> None:
+    # Given a watermark at T0 + 6 h and a clock 10.5 hours past T0
+    store = MemoryObjectStore(BUCKET)
+    mark = initialise(store, PARAMS, end=T0, run_id="history", now=NOW)
+    from connector.watermark import advance
+
+    advance(store, PARAMS, expected=mark, to=T0 + 6 * HOUR, run_id="live", now=NOW)
+    land_live(store, T0, 6)
+    now = T0 + 10.5 * HOUR
+    # When the status is built, then four closed intervals are behind; it stays healthy
+    report = build_status(PARAMS, store, {}, now=now)
+    assert (report.behind, report.healthy) == (4, True)
+    # And locally (no live clock) nothing is counted
+    assert build_status(PARAMS, store, {}, now=now, count_behind=False).behind is None
