@@ -527,7 +527,11 @@ def start_run(
     current = read(store, params)
     if current is None or current.leased_by_other(run_id, started_at):
         return []
-    planned = plan_due(params, current, now, limit=limit, restatement=restatement, run_id=run_id)
+    # The lease was judged on the wall clock just above; plan_due would judge it on the
+    # schedule's time, which lags behind for a late or replayed run and would still see
+    # an expired lease as live.
+    unleased = replace(current, lease=None)
+    planned = plan_due(params, unleased, now, limit=limit, restatement=restatement, run_id=run_id)
     if not planned:
         return []
     try:

@@ -23,6 +23,10 @@ What it reproduces, because the crawl depends on it:
   an UNLOAD into a non-empty prefix fails as Redshift's does; with it, files of the
   same name are replaced and others are left alone (Redshift does not clean up).
   Header names are lower case, as Redshift folds identifiers.
+
+:meth:`DuckDBDataApi.inject` makes the next statements FAIL or be ABORTED, or the next
+``describe_statement`` calls be throttled, so that the fault-injection tests drive the
+state machines' Retry/Catch paths through the real API shapes.
 """
 
 from __future__ import annotations
@@ -91,6 +95,16 @@ class DataApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: Literal["FAILED", "ABORTED"]
+    match: str
+
+    @property
+    def error(self) -> str | None:
+        return "ERROR: injected failure (fault injection)" if self.status == "FAILED" else None
 
 
 class _Aborted(Exception):
@@ -274,6 +288,36 @@ class DuckDBDataApi:
         self._query_ids = iter(range(1000, 1 << 62))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="duckdb-data-api")
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._faults: list[_Fault] = []
+        self._throttles = 0
+
+    def inject(self, *, fail: int = 0, abort: int = 0, throttle: int = 0, match: str = "") -> None:
+        """Make the next statements go wrong, as the real service sometimes does.
+
+        ``fail``/``abort``: that many of the next UNLOADs whose SQL contains ``match``
+        end FAILED (with an injected error text) or ABORTED, without writing anything.
+        ``throttle``: that many of the next ``describe_statement`` calls raise
+        ``ThrottlingException``. Faults add up and are used up in order.
+        """
+        if min(fail, abort, throttle) < 0:
+            raise ValueError("fault counts are 0 or more")
+        with self._lock:
+            self._faults += [_Fault("FAILED", match)] * fail + [_Fault("ABORTED", match)] * abort
+            self._throttles += throttle
+
+    def pending_faults(self) -> int:
+        """Injected faults not used yet (statement faults plus throttled describes)."""
+        with self._lock:
+            return len(self._faults) + self._throttles
+
+    def _take_fault(self, sql: str) -> _Fault | None:
+        if sql.lstrip()[:6].upper() != "UNLOAD":
+            return None
+        with self._lock:
+            for index, fault in enumerate(self._faults):
+                if fault.match in sql:
+                    return self._faults.pop(index)
+        return None
 
     def __enter__(self) -> DuckDBDataApi:
         return self
@@ -353,7 +397,15 @@ class DuckDBDataApi:
 
     def describe_statement(self, *, Id: str) -> dict[str, Any]:
         """The statement's status and, once it ended, its outcome, as the API reports it."""
-        statement = self._get(Id)
+        with self._lock:
+            throttled = self._throttles > 0
+            self._throttles -= throttled
+        if throttled:
+            raise DataApiError("ThrottlingException", "Rate exceeded")
+        return self._describe(Id)
+
+    def _describe(self, statement_id: str) -> dict[str, Any]:
+        statement = self._get(statement_id)
         if self._describe_wait > 0:
             statement.ended.wait(self._describe_wait)
         with self._lock:
@@ -424,7 +476,7 @@ class DuckDBDataApi:
     def wait(self, statement_id: str, *, timeout: float = 60.0) -> dict[str, Any]:
         """Poll until the statement ends (for callers outside a state machine)."""
         deadline = time.monotonic() + timeout
-        while (described := self.describe_statement(Id=statement_id))["Status"] not in _DONE:
+        while (described := self._describe(statement_id))["Status"] not in _DONE:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"statement {statement_id} still {described['Status']}")
             time.sleep(0.002)
@@ -459,7 +511,11 @@ class DuckDBDataApi:
                 statement.started_ns = time.perf_counter_ns()
                 statement.updated_at = datetime.now(UTC)
             try:
-                if statement.sql.lstrip()[:6].upper() == "UNLOAD":
+                fault = self._take_fault(statement.sql)
+                if fault is not None:
+                    with self._lock:
+                        self._end(statement, fault.status, error=fault.error)
+                elif statement.sql.lstrip()[:6].upper() == "UNLOAD":
                     rows, size = self._unload(cursor, statement.sql)
                     self._finish(statement, rows=rows, size=size)
                 else:
@@ -512,7 +568,7 @@ class DuckDBDataApi:
 
     def _notify(self, statement: _Statement) -> None:
         if self._listeners:
-            described = self.describe_statement(Id=statement.id)
+            described = self._describe(statement.id)
             for listener in self._listeners:
                 listener(described)
 

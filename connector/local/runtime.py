@@ -12,6 +12,13 @@ plays its part: it starts the continuous crawl once per closed interval with the
 schedule's input, on a simulated clock (as fast as the crawl runs) or in real time.
 Poll waits are set to zero through the execution input (``poll_seconds``), which the
 plan Lambdas pass on to the state machines' Wait states.
+
+Faults for the fault-injection tests are injected through public controls only:
+:meth:`LocalRuntime.inject_lambda_error` makes a handler's next invocations fail (before
+or after it did its work), :meth:`DuckDBDataApi.inject
+<connector.local.redshift_data.DuckDBDataApi.inject>` (``runtime.data_api``) makes
+statements fail, abort or be throttled, and ``environment`` overrides the functions'
+variables (e.g. a short ``LEASE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ __all__ = [
     "HISTORICAL_OUTPUT",
     "ExecutionResult",
     "HistorySummary",
+    "InjectedFault",
     "LocalRuntime",
     "LocalRuntimeError",
     "Tick",
@@ -95,6 +103,10 @@ Clock = Literal["simulated", "realtime"]
 
 class LocalRuntimeError(ConnectorError):
     """The local runtime cannot start or run what it was asked to."""
+
+
+class InjectedFault(RuntimeError):
+    """A failure :meth:`LocalRuntime.inject_lambda_error` asked for."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +178,8 @@ class LocalRuntime:
     ``params_path`` is the params.json the app is synthesised from; ``warehouse`` the
     DuckDB file standing in for Redshift; ``workdir`` a folder for scratch files.
     ``template`` skips synthesis (tests synthesise once and reuse it); ``handlers``
-    maps a ``Handler`` string of the template to a callable, replacing the import.
+    maps a ``Handler`` string of the template to a callable, replacing the import;
+    ``environment`` is added to every function's variables (over the template's).
     """
 
     def __init__(
@@ -180,6 +193,7 @@ class LocalRuntime:
         poll_seconds: int = 0,
         statement_workers: int = 2,
         execution_timeout: float = 600.0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.params_path = Path(params_path)
         self.warehouse = Path(warehouse)
@@ -203,6 +217,9 @@ class LocalRuntime:
         self._sns_messages: list[dict[str, Any]] = []
         self._task_root = self.workdir / "task"
         self._clients: dict[str, Any] = {}
+        self._environment = dict(environment or {})
+        self._started: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lambda_faults: dict[str, list[bool]] = {}
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -392,14 +409,34 @@ class LocalRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "LAMBDA_TASK_ROOT": str(self._task_root),
+            **self._environment,
         }
         # Environment variables are process-wide: one handler runs at a time.
         with self._lambda_lock, _environment(variables):
+            fault = self._next_lambda_fault(function.handler)
             try:
+                if fault is not None and not fault:
+                    raise InjectedFault(f"{function.handler} failed before running (injected)")
                 result = handler(event, context)
+                if fault:
+                    raise InjectedFault(f"{function.handler} died after its work (injected)")
                 return LambdaResult(json.dumps(result).encode())
             except Exception as exc:  # a handler error is a Lambda error
                 return _lambda_error(exc)
+
+    def inject_lambda_error(self, handler: str, *, times: int = 1, after: bool = False) -> None:
+        """Make the next ``times`` invocations of ``handler`` fail with ``InjectedFault``.
+
+        ``handler`` is the template's ``Handler`` string (``lambdas.finish_run.handler``).
+        ``after=True`` runs the handler first, so its writes happen and only the
+        response is lost, as when a function times out after doing its work.
+        """
+        with self._lambda_lock:
+            self._lambda_faults.setdefault(handler, []).extend([after] * times)
+
+    def _next_lambda_fault(self, handler: str) -> bool | None:
+        pending = self._lambda_faults.get(handler)
+        return pending.pop(0) if pending else None
 
     def _handler(self, name: str) -> Handler:
         if name in self._handler_overrides:
@@ -430,22 +467,35 @@ class LocalRuntime:
         self, output_name: str, execution_input: Mapping[str, Any], *, name: str | None = None
     ) -> ExecutionResult:
         """Start the state machine of ``output_name`` and wait for it to end."""
+        return self.wait(self.start(output_name, execution_input, name=name))
+
+    def start(
+        self, output_name: str, execution_input: Mapping[str, Any], *, name: str | None = None
+    ) -> str:
+        """Start the state machine of ``output_name``; return the execution ARN at once."""
         machine = self.state_machine(output_name)
-        sfn = self.client("stepfunctions")
-        began = time.perf_counter()
         # moto treats a missing name as the literal name "None": always pass one.
-        arn = sfn.start_execution(
+        arn: str = self.client("stepfunctions").start_execution(
             stateMachineArn=machine.arn,
             name=name or next(self._names),
             input=json.dumps(execution_input),
         )["executionArn"]
+        self._started[arn] = (time.perf_counter(), dict(execution_input))
+        return arn
+
+    def wait(self, execution_arn: str) -> ExecutionResult:
+        """Wait for an execution :meth:`start` started to end."""
+        sfn = self.client("stepfunctions")
+        began, execution_input = self._started.pop(execution_arn, (time.perf_counter(), {}))
         deadline = time.monotonic() + self._execution_timeout
         pause = 0.002
-        while (described := sfn.describe_execution(executionArn=arn))["status"] not in _TERMINAL:
+        while (described := sfn.describe_execution(executionArn=execution_arn))[
+            "status"
+        ] not in _TERMINAL:
             if time.monotonic() > deadline:
-                sfn.stop_execution(executionArn=arn, error="LocalTimeout")
+                sfn.stop_execution(executionArn=execution_arn, error="LocalTimeout")
                 raise LocalRuntimeError(
-                    f"{machine.name} did not finish within {self._execution_timeout:.0f} s"
+                    f"{execution_arn} did not finish within {self._execution_timeout:.0f} s"
                 )
             # Back off: every poll is a request moto serves on this process's GIL, which
             # the execution's own thread needs.
@@ -454,14 +504,14 @@ class LocalRuntime:
         duration = time.perf_counter() - began
         output = described.get("output")
         return ExecutionResult(
-            execution_arn=arn,
+            execution_arn=execution_arn,
             status=described["status"],
-            input=dict(execution_input),
+            input=execution_input,
             output=json.loads(output) if output else None,
             error=described.get("error"),
             cause=described.get("cause"),
             duration=duration,
-            history=self._history(arn),
+            history=self._history(execution_arn),
         )
 
     def run_historical(
@@ -482,17 +532,30 @@ class LocalRuntime:
             execution_input["end"] = _iso(end)
         return self.execute(HISTORICAL_OUTPUT, execution_input)
 
-    def run_continuous(self, scheduled_time: datetime) -> ExecutionResult:
+    def run_continuous(
+        self, scheduled_time: datetime, *, name: str | None = None, run_id: str | None = None
+    ) -> ExecutionResult:
         """One run of the continuous crawl, with the input its schedule sends at that time."""
+        return self.wait(self.start_continuous(scheduled_time, name=name, run_id=run_id))
+
+    def start_continuous(
+        self, scheduled_time: datetime, *, name: str | None = None, run_id: str | None = None
+    ) -> str:
+        """Start a continuous run (see :meth:`run_continuous`) without waiting for it.
+
+        ``run_id`` resumes an earlier execution of that name: it holds that run's lease
+        and gets its statements back (their ClientTokens), as a redrive would.
+        """
         schedule = self._continuous_schedule()
-        execution_input = (
+        execution_input: dict[str, Any] = (
             schedule.execution_input(scheduled_time)
             if schedule is not None
             else {"scheduled_time": _iso(scheduled_time)}
         )
-        return self.execute(
-            CONTINUOUS_OUTPUT, {**execution_input, "poll_seconds": self.poll_seconds}
-        )
+        execution_input["poll_seconds"] = self.poll_seconds
+        if run_id is not None:
+            execution_input["run_id"] = run_id
+        return self.start(CONTINUOUS_OUTPUT, execution_input, name=name)
 
     def _continuous_schedule(self) -> _Schedule | None:
         """The template's schedule (Scheduler or EventBridge rule) of the continuous crawl."""
