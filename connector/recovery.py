@@ -25,7 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ __all__ = [
     "StatusReport",
     "UnloadOutcome",
     "append_execution",
+    "as_redriven",
     "build_status",
     "check_chunks",
     "check_redrivable",
@@ -398,6 +399,8 @@ class ExecutionInfo:
     input: Mapping[str, Any] | None = None
     redrive_status: str | None = None
     redrive_reason: str | None = None
+    redrive_of: str | None = None
+    """Local log only: the execution this one re-ran (``redrive --local``)."""
 
     @property
     def failed(self) -> bool:
@@ -414,6 +417,7 @@ class ExecutionInfo:
             "error": self.error,
             "cause": self.cause,
             "input": dict(self.input) if self.input is not None else None,
+            **({"redrive_of": self.redrive_of} if self.redrive_of else {}),
         }
 
     @classmethod
@@ -428,6 +432,7 @@ class ExecutionInfo:
             error=document.get("error"),
             cause=document.get("cause"),
             input=document.get("input"),
+            redrive_of=document.get("redrive_of"),
         )
 
 
@@ -857,11 +862,24 @@ def replace_folder(folder: Path, export: Callable[[Path], object]) -> None:
     shutil.rmtree(stale, ignore_errors=True)
 
 
-def append_execution(workdir: Path, info: ExecutionInfo, **extra: Any) -> None:
+def append_execution(workdir: Path, info: ExecutionInfo) -> None:
     """Log an execution of a ``--local`` command in ``workdir/executions.jsonl``."""
     workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / EXECUTIONS_LOG).open("a", encoding="utf-8") as log:
-        log.write(json.dumps({**info.to_json(), **extra}, default=str) + "\n")
+        log.write(json.dumps(info.to_json(), default=str) + "\n")
+
+
+def as_redriven(info: ExecutionInfo, logged: Iterable[ExecutionInfo]) -> ExecutionInfo:
+    """``info`` with the status of its newest local redrive, as Step Functions reports it.
+
+    A redriven execution takes the outcome of its redrive on AWS (a second redrive of
+    one that then succeeded is refused); locally the redrive is a new execution, so
+    the log is read the same way. ``logged`` is newest first.
+    """
+    for run in logged:
+        if run.redrive_of == info.arn:
+            return replace(info, status=run.status, stop=run.stop)
+    return info
 
 
 def read_executions(workdir: Path) -> list[ExecutionInfo]:

@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -241,7 +242,9 @@ def redrive(
     now = datetime.now(UTC)
     if local:
         failed = _logged_execution(workdir, execution_arn)
-        recovery.check_redrivable(failed, now)
+        recovery.check_redrivable(
+            recovery.as_redriven(failed, recovery.read_executions(workdir)), now
+        )
         if failed.machine not in (HISTORICAL, CONTINUOUS) or failed.input is None:
             raise RecoveryError(
                 f"{workdir / recovery.EXECUTIONS_LOG} does not say which state machine ran "
@@ -262,7 +265,7 @@ def redrive(
             _local_runtime(params_path, _warehouse(warehouse), workdir) as runtime,
         ):
             info = _execute_local(runtime, failed.machine, execution_input, name)
-        recovery.append_execution(workdir, info, redrive_of=failed.arn)
+        recovery.append_execution(workdir, replace(info, redrive_of=failed.arn))
         _finish(info)
         return
     sfn = _client("stepfunctions", endpoint_url)

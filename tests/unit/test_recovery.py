@@ -425,11 +425,15 @@ def test_live_folder_starts_read_folder_names_back(tmp_path: Path) -> None:
 def test_execution_log_round_trips_newest_first(tmp_path: Path) -> None:
     # Given two logged executions
     first = ExecutionInfo(EXEC, "one", "historical", "FAILED", NOW, NOW, "E", "C", {"a": 1})
-    second = ExecutionInfo(EXEC + "2", "two", "historical", "SUCCEEDED", NOW, NOW)
+    second = ExecutionInfo(EXEC + "2", "two", "historical", "SUCCEEDED", NOW, NOW, redrive_of=EXEC)
     recovery.append_execution(tmp_path, first)
-    recovery.append_execution(tmp_path, second, redrive_of=EXEC)
+    recovery.append_execution(tmp_path, second)
     # When read back, then newest first, with input and times intact
-    assert recovery.read_executions(tmp_path) == [second, first]
+    logged = recovery.read_executions(tmp_path)
+    assert logged == [second, first]
+    # And the failed one reads as its redrive ended, as Step Functions reports it
+    assert recovery.as_redriven(first, logged).status == "SUCCEEDED"
+    assert recovery.as_redriven(second, logged) == second
     (tmp_path / recovery.EXECUTIONS_LOG).write_text("not json\n")
     with pytest.raises(RecoveryError, match="line 1 is not an execution record"):
         recovery.read_executions(tmp_path)

@@ -442,6 +442,19 @@ def test_local_redrive_reruns_the_failed_input_with_its_run_id(
 
     last = json.loads((work / EXECUTIONS_LOG).read_text().splitlines()[-1])
     assert (last["status"], last["redrive_of"]) == ("SUCCEEDED", "arn:recrawl-1")
+    # And, as on AWS, a second redrive of the now-succeeded execution is refused
+    code, text = invoke(
+        "redrive",
+        "recrawl-1",
+        "--local",
+        "--workdir",
+        str(work),
+        "--warehouse",
+        str(warehouse),
+        "-p",
+        str(params_file),
+    )
+    assert (code, "is SUCCEEDED" in text, len(local_runs)) == (2, True, 1)
 
 
 def test_local_redrive_refuses_a_succeeded_or_unknown_execution(
