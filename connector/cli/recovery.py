@@ -43,15 +43,19 @@ from connector.storage import S3ObjectStore
 __all__ = ["recrawl", "redrive", "register", "status"]
 
 _RECRAWL_HELP = (
-    "Re-crawl [--start, --end) with the historical state machine. Bounds are floored to "
-    "interval starts; the range must end by the start of the interval still open and fit "
-    "the detector's limits, or nothing is started (exit 2). Each UNLOAD runs with "
-    "ALLOWOVERWRITE and PARALLEL OFF, so it rewrites the same object names in place: a "
-    "reader of a folder sees either the old file or the new one, never a half-written or "
-    "doubled folder. The watermark is not moved. On AWS the execution is started (add "
-    "--wait to follow it); with --local it runs to its end in the embedded runtime on "
-    "WORKDIR/bucket, which is replaced when it ends. Exit 0 started/succeeded, 1 the "
-    "execution failed, 2 bad input."
+    "Re-crawl the closed intervals in [--start, --end). Bounds are floored to interval "
+    "starts; the range must end by the start of the interval still open and fit the "
+    "detector's limits, or nothing is started (exit 2). History (before the watermark's "
+    "origin) runs as one historical crawl execution that rewrites the very chunk files "
+    "already there (a range cutting across a chunk is refused); live intervals are each "
+    "UNLOADed again into their own folder through the Data API. Every UNLOAD runs with "
+    "ALLOWOVERWRITE and PARALLEL OFF and rewrites the same object names, each with one S3 "
+    "PUT: a reader of a folder sees the old file or the new one, never a missing, half-"
+    "written or doubled one (folders are replaced one by one, not all at once). The "
+    "watermark is not moved. On AWS the execution is started (--wait follows it); with "
+    "--local everything runs to its end in the embedded runtime on WORKDIR/bucket, which "
+    "is replaced when it ends. Exit 0 started/succeeded, 1 an execution or UNLOAD failed, "
+    "2 bad input."
 )
 _REDRIVE_HELP = (
     "Resume a FAILED, TIMED_OUT or ABORTED execution from the state that failed, with Step "
