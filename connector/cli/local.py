@@ -259,7 +259,7 @@ def _run_pipeline(
         shutil.rmtree(stale, ignore_errors=True)
     failures: list[str] = []
     with ExitStack() as running:
-        running.enter_context(_quiet())
+        running.enter_context(quiet_runtime())
         with _stage(progress, stages, "Synthesising the app and starting the runtime"):
             runtime = running.enter_context(
                 LocalRuntime(params_path, warehouse, output / "runtime")
@@ -558,7 +558,7 @@ def _latest(files: Iterator[Path]) -> list[Path]:
 
 
 @contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_runtime() -> Iterator[None]:
     """Keep stdout for the summary: the in-process Lambdas log and emit metrics to stdout,
     moto logs every failed state, jsii prints a Node banner. Failures are reported by
     this command from the executions' results instead."""

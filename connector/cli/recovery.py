@@ -425,12 +425,12 @@ def _local_runtime(params_path: Path, warehouse: Path, workdir: Path) -> Iterato
     is in S3 too, and a redrive must start from there.
     """
     # Imported here: the runtime pulls in moto, which only --local needs.
-    from connector.cli.local import _quiet
+    from connector.cli.local import quiet_runtime
     from connector.local.runtime import LocalRuntime
 
     bucket_dir = _bucket_dir(workdir)
     with ExitStack() as running:
-        running.enter_context(_quiet())
+        running.enter_context(quiet_runtime())
         runtime = running.enter_context(
             LocalRuntime(params_path.resolve(), warehouse.resolve(), workdir / "runtime")
         )
