@@ -296,21 +296,24 @@ def record_history(
     window_end: datetime,
     run_id: str,
     now: datetime | None = None,
+    reset: bool = False,
 ) -> dict[str, Any]:
     """Start the watermark where the crawled history ends, unless it is set already.
 
     Called when every historical chunk has landed. The first crawl sets it at
     ``window_end`` (floored to an interval boundary), so continuous intervals start
     exactly where history ends; a later re-crawl leaves it alone (moving it back
-    would land live intervals twice, moving it forward would skip some). Returns
+    would land live intervals twice, moving it forward would skip some). ``reset``
+    (a deliberate restart, e.g. after changing the frequency, with the schedule
+    disabled) sets it at ``window_end`` whatever it was, dropping any lease. Returns
     ``{"watermark": "<end>", "origin": "<where the live crawl began>", "set": bool}``.
     """
     end = align(window_end, params.frequency, params.timezone)
-    mark = watermark.initialise(store, params, end=end, run_id=run_id, now=now)
+    mark = watermark.initialise(store, params, end=end, run_id=run_id, now=now, force=reset)
     return {
         "watermark": mark.end.isoformat(),
         "origin": mark.origin.isoformat(),
-        "set": mark.run_id == run_id and mark.version == 1,
+        "set": mark.run_id == run_id and (reset or mark.version == 1),
     }
 
 

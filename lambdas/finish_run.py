@@ -12,7 +12,8 @@ Output: ``{"watermark", "landed", "score": [...], "failure"?: {"Error", "Cause"}
 
 Historical crawl (``RecordHistory`` once every chunk landed)::
 
-    {"crawl": "historical", "execution_name": "…", "window_end": "2026-03-01T00:00:00Z"}
+    {"crawl": "historical", "execution_name": "…", "window_end": "2026-03-01T00:00:00Z",
+     "reset": false}    # true: a deliberate reset (the execution input's reset_watermark)
 
 Output: ``{"watermark", "origin", "set"}`` (see :func:`connector.crawl.record_history`).
 
@@ -83,6 +84,7 @@ class HistoricalFinish(BaseModel):
     crawl: Literal["historical"]
     execution_name: str = ""
     window_end: AwareDatetime
+    reset: bool = False
 
 
 class FinishEvent(BaseModel):
@@ -107,7 +109,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = datetime.now(UTC)
     if isinstance(request, HistoricalFinish):
         result = record_history(
-            store, params, window_end=request.window_end, run_id=run_id, now=now
+            store,
+            params,
+            window_end=request.window_end,
+            run_id=run_id,
+            now=now,
+            reset=request.reset,
         )
         logger.info("history recorded", extra=result)
         return result

@@ -12,12 +12,14 @@ Execution input (every field optional)::
      "end": "2026-02-01T00:00:00Z",     # default: start of the interval open now
      "poll_seconds": 0,                 # default: crawl.poll_seconds (Wait between polls)
      "build_detector": true,            # default: true (false for a plain re-crawl)
+     "reset_watermark": false,          # default: false (true: restart the live crawl
+                                        # at this range's end, e.g. after a frequency change)
      "run_id": "…"}                     # default: the execution name (ClientToken salt)
 
 Output (JSON)::
 
     {"statements": [{"sql", "client_token", "window_start", "window_end", "target"}, …],
-     "poll_seconds": 10, "build_detector": true,
+     "poll_seconds": 10, "build_detector": true, "reset_watermark": false,
      "window_start": "…", "window_end": "…"}
 
 Environment: see :class:`connector.handler_env.HandlerSettings`. Before planning, the
@@ -53,6 +55,7 @@ class HistoricalRequest(BaseModel):
     end: AwareDatetime | None = None
     poll_seconds: int | None = Field(None, ge=0, le=300)
     build_detector: bool = True
+    reset_watermark: bool = False
     run_id: str | None = Field(None, max_length=80)
 
 
@@ -92,6 +95,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if ask.poll_seconds is not None
         else params.crawl.poll_seconds,
         "build_detector": ask.build_detector,
+        "reset_watermark": ask.reset_watermark,
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
     }

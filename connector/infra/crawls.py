@@ -240,6 +240,7 @@ class HistoricalCrawl(Construct):
                 "window_start.$": "$.Payload.window_start",
                 "window_end.$": "$.Payload.window_end",
                 "build_detector.$": "$.Payload.build_detector",
+                "reset_watermark.$": "$.Payload.reset_watermark",
             },
             result_path="$.plan",
         ).add_catch(notify, **_CATCH)
@@ -261,6 +262,7 @@ class HistoricalCrawl(Construct):
                     "crawl": "historical",
                     "execution_name": sfn.JsonPath.execution_name,
                     "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+                    "reset.$": "$.plan.reset_watermark",
                 }
             ),
             selector={"result.$": "$.Payload"},

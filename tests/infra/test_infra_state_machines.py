@@ -70,6 +70,7 @@ def test_historical_plans_unloads_in_a_map_then_builds_the_detector(
         "crawl": "historical",
         "execution_name.$": "$$.Execution.Name",
         "window_end.$": "$.plan.window_end",
+        "reset.$": "$.plan.reset_watermark",
     }
     assert record["ResultPath"] == "$.watermark"
     assert record["Next"] == "BuildDetector?"

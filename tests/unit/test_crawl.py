@@ -308,6 +308,27 @@ def test_history_sets_the_watermark_once_and_a_recrawl_leaves_it(params: Params)
         assert again["watermark"] == HISTORY_END.isoformat() and again["set"] is False
 
 
+def test_a_deliberate_reset_restarts_the_watermark_even_for_another_frequency(
+    params: Params,
+) -> None:
+    # Given a watermark written for hourly intervals
+    store = MemoryObjectStore(BUCKET)
+    record_history(store, params, window_end=HISTORY_END, run_id="h-1")
+    daily = params.model_copy(update={"detector_frequency": "P1D"})
+    # When history is crawled again for daily intervals without a reset, it is refused
+    with pytest.raises(watermark.WatermarkError, match="written for PT1H"):
+        record_history(store, daily, window_end=datetime(2026, 11, 24, tzinfo=UTC), run_id="h-2")
+    # Then a reset sets it where the new history ends, on the new grid
+    done = record_history(
+        store, daily, window_end=datetime(2026, 11, 24, tzinfo=UTC), run_id="h-3", reset=True
+    )
+    assert done == {
+        "watermark": "2026-11-24T00:00:00+00:00",
+        "origin": "2026-11-24T00:00:00+00:00",
+        "set": True,
+    }
+
+
 # --- tokens and sizes ----------------------------------------------------------------
 
 

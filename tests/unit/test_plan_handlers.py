@@ -78,6 +78,7 @@ def test_historical_recrawl_plans_the_range_and_publishes_params(s3: Any) -> Non
     assert json.loads(json.dumps(output)) == output
     assert output["poll_seconds"] == 0
     assert output["build_detector"] is False
+    assert output["reset_watermark"] is False
     assert output["window_start"] == "2026-11-01T00:00:00+00:00"
     assert output["window_end"] == "2026-11-02T00:00:00+00:00"
     [statement] = output["statements"]
