@@ -31,10 +31,15 @@ from hypothesis import strategies as st
 
 from connector import watermark
 from connector.local.demo_warehouse import generate
+from connector.local.redshift_data import DataApiError, DuckDBDataApi
 from connector.local.runtime import ExecutionResult, LocalRuntime
 from connector.storage import S3ObjectStore
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # Handlers that raise (injected) before adding a metric make Powertools warn.
+    pytest.mark.filterwarnings("ignore:No application metrics to publish"),
+]
 
 HOUR = timedelta(hours=1)
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -218,6 +223,39 @@ def _failure_messages(crawl: Crawl) -> list[str]:
 
 
 # --- scenarios ---------------------------------------------------------------------
+
+
+class _NoS3:
+    """An UNLOAD target that must not be reached: injected faults write nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"S3 {name} called")
+
+
+def test_injected_statement_faults_match_their_target_and_are_used_up_in_order() -> None:
+    # Given the Data API emulation with two faults, one only for the 01:00 folder
+    with DuckDBDataApi(":memory:", s3=_NoS3()) as api:
+        api.inject(abort=1, match="/0100/")
+        api.inject(fail=1, throttle=1)
+        target = {"Database": "dev", "ClusterIdentifier": "local"}
+        unload = "UNLOAD ('SELECT 1 AS a') TO 's3://b/live/20260102/{}/' IAM_ROLE 'r' CSV"
+
+        def run(folder: str) -> dict[str, Any]:
+            statement = api.execute_statement(Sql=unload.format(folder), **target)
+            return api.wait(statement["Id"])
+
+        # When describe is called, it is throttled once, as the service does
+        with pytest.raises(DataApiError, match="Rate exceeded"):
+            api.describe_statement(Id="any")
+        # Then the first UNLOAD takes the first fault that matches it, the next the other
+        first = run("0000")
+        assert first["Status"] == "FAILED" and "injected" in first["Error"]
+        assert run("0100")["Status"] == "ABORTED"
+        # And queries other than UNLOAD are never faulted
+        assert api.wait(api.execute_statement(Sql="SELECT 1", **target)["Id"])["Status"] == (
+            "FINISHED"
+        )
+        assert api.pending_faults() == 0
 
 
 @pytest.mark.parametrize(("fault", "error"), [("fail", "UnloadFailed"), ("abort", "UnloadAborted")])
