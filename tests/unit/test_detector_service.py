@@ -437,10 +437,16 @@ def test_zeros_are_values_not_missing(aws: dict[str, Any]) -> None:
     assert result["status"] == "scored" and result["rows"] == 6
 
 
-def test_score_before_build_says_build_first(aws: dict[str, Any]) -> None:
+def test_score_before_build_reports_no_detector_instead_of_failing(aws: dict[str, Any]) -> None:
+    # Given no detector was built yet (the historical crawl has not run)
     start = next_interval()
-    with pytest.raises(DetectorError, match="build it first"):
-        score_interval(make_params(), aws["store"], Interval(start, start + timedelta(hours=1)))
+    # When an interval is scored
+    result = score_interval(
+        make_params(), aws["store"], Interval(start, start + timedelta(hours=1))
+    )
+    # Then the run is not failed, and the status says what to run
+    assert result["status"] == "no_detector"
+    assert "historical crawl" in result["message"]
 
 
 def test_lookoutmetrics_backend_fails_at_validate_with_the_way_out() -> None:
