@@ -365,7 +365,7 @@ class ConnectorStack(Stack):
         CfnOutput(
             self,
             "RecrawlCommand",
-            description="Re-crawl a range (replace the times); docs/deploy.md lists the options",
+            description="Re-crawl a range before the first live interval (replace the times); for live intervals use connector recrawl (docs/recovery-commands.md)",
             value=Fn.join(
                 "",
                 [
