@@ -365,7 +365,10 @@ class ConnectorStack(Stack):
         CfnOutput(
             self,
             "RecrawlCommand",
-            description="Re-crawl a range before the first live interval (replace the times); for live intervals use connector recrawl (docs/recovery-commands.md)",
+            description=(
+                "Re-crawl a range before the first live interval (replace the times); "
+                "for live intervals use connector recrawl (docs/recovery-commands.md)"
+            ),
             value=Fn.join(
                 "",
                 [
