@@ -1,39 +1,39 @@
-"""Historical-crawl throughput: the emulated UNLOAD path against DuckDB's own ceiling.
+"""Historical-crawl throughput, end to end, against DuckDB's own ceiling.
 
-For each warehouse size (rows of the demo ``ecommerce`` table) this measures three ways
-of turning the historical query into CSV:
+For each warehouse size (rows of the demo ``ecommerce`` table, 92 days × 21 series,
+``scale`` rows per series-hour) this measures three ways of turning the historical
+query of the whole range into CSV:
 
-* ``copy``     DuckDB ``COPY (query) TO 'file.csv' (HEADER)`` of the whole range: the
-               ceiling, nothing between the engine and the file.
-* ``unload``   what the historical crawl does offline: ``render_unload`` for every chunk
-               of ``plan_chunks`` (params.json's ``chunk_intervals``), submitted to the
-               Redshift Data API emulation (``DuckDBDataApi`` over the same DuckDB file,
-               2 workers), each UNLOAD transpiled by sqlglot, run as ``COPY`` and uploaded
-               to moto's S3 under Redshift's file names; timed from the first submit to
-               the last FINISHED, and the bytes counted in the bucket.
-* ``unload, tuned S3 client``  the same, with the two settings the runtime should use
-               for its emulated S3: ``request_checksum_calculation="when_required"`` (by
-               default botocore streams a file body with aws-chunked encoding and a
-               trailing CRC, which moto decodes in pure Python: 5 s per 100 MB) and
-               ``MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`` large enough to keep objects in memory
-               instead of spilling every one over 5 MB to a temporary file.
-* ``unload, direct to moto``  a prototype of the next step: UNLOAD's files handed to
-               moto's S3 backend in-process (no botocore request, no HTTP parsing), as
-               a hook in ``connector/local/moto_hooks.py`` could do.
-* ``naive``    fetch the rows into Python (``fetchmany``) and write them with
-               ``csv.writer``: what a crawler without UNLOAD would do.
+* ``copy``    DuckDB ``COPY (query) TO 'file.csv' (HEADER)`` of the rendered demo SELECT
+              (``queries/ecommerce.sql.j2`` over the whole range, transpiled to DuckDB):
+              the ceiling, nothing between the engine and the file.
+* ``end to end``  the product offline: :class:`~connector.local.runtime.LocalRuntime`
+              runs the REAL synthesized historical-crawl state machine
+              (``run_historical(start, end, build_detector=False)``) in moto's Step
+              Functions interpreter: plan Lambda, Map over the chunks, one Redshift
+              Data API UNLOAD per chunk on the DuckDB emulation (``statement_workers``
+              threads), files written straight into moto's S3 backend
+              (``connector/local/moto_hooks.py``), poll loop, finish Lambda. Timed from
+              StartExecution to SUCCEEDED; rows are the UNLOADs' ``ResultRows``, MB the
+              objects under the historical prefix of the emulated bucket. Synthesis and
+              runtime start-up (moto, resources) are timed separately: they are paid
+              once per deployment / process, not per crawl.
+* ``naive``   fetch the rows into Python (``fetchmany``) and write them with
+              ``csv.writer``: what a crawler without UNLOAD would do.
 
 Run from the repository root::
 
-    .venv/bin/python bench/crawl_throughput.py --rows 1000000 10000000
+    .venv/bin/python bench/crawl_throughput.py --rows 1000000 10000000 --repeat 3
 
-It prints a Markdown table (rows/s and MB/s per path, and unload as a share of copy).
+It prints the environment, the fixed costs and a Markdown table (best of ``--repeat``
+runs for copy and end to end; naive runs once, it is an order of magnitude slower).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import platform
@@ -43,28 +43,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any, BinaryIO
-from unittest import mock
+from typing import Any
 
-import boto3
 import duckdb
-from botocore.config import Config
-from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.models import s3_backends
 
-from connector.config import Params, load_params
-from connector.intervals import Interval, plan_chunks
+from connector.config import load_params
+from connector.intervals import Interval
 from connector.local.demo_warehouse import MARKETPLACES, PLATFORMS, generate
-from connector.local.redshift_data import DuckDBDataApi, transpile
-from connector.sql import render_query, render_unload
+from connector.local.redshift_data import transpile
+from connector.local.runtime import LocalRuntime
+from connector.sql import render_query
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS = 92
-BUCKET = "bench-crawl"
-ROLE = "arn:aws:iam::123456789012:role/bench-unload"
+# 2208 hours in 4 equal chunks: params.json's max_concurrency (4) Map iterations, run
+# two at a time by the runtime's 2 statement workers on this 2-core machine.
+CHUNK_INTERVALS = DAYS * 24 // 4
 
 
 @dataclass(frozen=True)
@@ -83,30 +80,70 @@ class Result:
         return self.bytes / 1e6 / self.seconds
 
 
+@dataclass(frozen=True)
+class EndToEnd:
+    result: Result
+    startup_seconds: float
+    """LocalRuntime.__enter__: moto, the stack's resources, the Data API emulation."""
+    chunks: int
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per path; the best counts")
+    parser.add_argument("--chunk-intervals", type=int, default=CHUNK_INTERVALS)
+    parser.add_argument("--statement-workers", type=int, default=2)
     parser.add_argument("--skip-naive-above", type=int, default=20_000_000)
     args = parser.parse_args()
-    print(f"python {platform.python_version()}, duckdb {duckdb.__version__}, {os.cpu_count()} cpus")
-    print()
-    print("| warehouse rows | path | rows/s | MB/s | seconds | bucket MB | share of copy |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for target in args.rows:
-        with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp:
-            results = bench(Path(tmp), target, args.repeat, naive=target <= args.skip_naive_above)
-        ceiling = results[0].rows_per_second
-        for result in results:
-            print(
-                f"| {result.rows:,} | {result.path} | {result.rows_per_second:,.0f} | "
-                f"{result.mb_per_second:,.1f} | {result.seconds:.2f} | {result.bytes / 1e6:,.1f} "
-                f"| {result.rows_per_second / ceiling:.0%} |"
+    print(
+        f"python {platform.python_version()}, duckdb {duckdb.__version__}, "
+        f"moto {version('moto')}, boto3 {version('boto3')}, sqlglot {version('sqlglot')}, "
+        f"{os.cpu_count()} cpus, loadavg {_loadavg()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-crawl-") as root:
+        params_path = _write_params(Path(root) / "params.json", args.chunk_intervals)
+        began = time.perf_counter()
+        template = _synth(params_path)
+        print(f"synthesis (once, CDK app in jsii): {time.perf_counter() - began:.1f} s")
+        rows_table: list[str] = []
+        for target in args.rows:
+            tmp = Path(root) / f"rows-{target}"
+            tmp.mkdir()
+            results, startup = bench(
+                tmp,
+                params_path,
+                template,
+                target,
+                args.repeat,
+                statement_workers=args.statement_workers,
+                naive=target <= args.skip_naive_above,
             )
+            print(f"{target:,} rows: runtime start-up {startup}")
+            ceiling = results[0].seconds
+            rows_table += [
+                f"| {r.rows:,} | {r.path} | {r.rows_per_second:,.0f} | {r.mb_per_second:,.1f} | "
+                f"{r.seconds:.2f} | {r.bytes / 1e6:,.1f} | {ceiling / r.seconds:.0%} |"
+                for r in results
+            ]
             sys.stdout.flush()
+    print(f"loadavg after: {_loadavg()}")
+    print()
+    print("| warehouse rows | path | rows/s | MB/s | seconds | bucket MB | share of COPY |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("\n".join(rows_table))
 
 
-def bench(tmp: Path, target_rows: int, repeat: int, *, naive: bool) -> list[Result]:
+def bench(
+    tmp: Path,
+    params_path: Path,
+    template: dict[str, Any],
+    target_rows: int,
+    repeat: int,
+    *,
+    statement_workers: int,
+    naive: bool,
+) -> tuple[list[Result], str]:
     series_hours = DAYS * 24 * len(PLATFORMS) * len(MARKETPLACES)
     info = generate(
         tmp / "warehouse.duckdb",
@@ -115,19 +152,23 @@ def bench(tmp: Path, target_rows: int, repeat: int, *, naive: bool) -> list[Resu
         anomalies=False,
         scale=max(1, math.ceil(target_rows / series_hours)),
     )
-    params = load_params(REPO / "params.json").model_copy(update={"s3_bucket": BUCKET})
+    params = load_params(params_path)
     window = Interval(info.start, info.end)
     query, _ = transpile(render_query("ecommerce.sql.j2", window=window, params=params))
-    results = [best(repeat, lambda: copy_path(info.path, query, tmp / "copy.csv"))]
-    for s3_path in ("default", "tuned", "direct"):
-        results.append(
-            best(
-                repeat, lambda s3_path=s3_path: unload_path(info.path, params, window, tmp, s3_path)
-            )
-        )
+    copy = best(repeat, lambda: copy_path(info.path, query, tmp / "copy.csv"))
+    runs = [
+        end_to_end(params_path, template, info.path, window, tmp / f"run-{i}", statement_workers)
+        for i in range(repeat)
+    ]
+    fastest = min(runs, key=lambda run: run.result.seconds)
+    if fastest.result.rows != copy.rows:
+        raise SystemExit(f"end to end crawled {fastest.result.rows} rows, COPY {copy.rows}")
+    startups = sorted(run.startup_seconds for run in runs)
+    startup = f"{startups[0]:.2f}–{startups[-1]:.2f} s over {len(runs)} runs"
+    results = [copy, fastest.result]
     if naive:
-        results.append(best(1, lambda: naive_path(info.path, query, tmp / "naive.csv")))
-    return results
+        results.append(naive_path(info.path, query, tmp / "naive.csv"))
+    return results, startup
 
 
 def best(repeat: int, run: Callable[[], Result]) -> Result:
@@ -138,67 +179,55 @@ def copy_path(database: Path, query: str, target: Path) -> Result:
     with duckdb.connect(str(database), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         began = time.perf_counter()
-        rows = con.execute(f"COPY ({query}) TO '{target}' (HEADER, FORMAT csv)").fetchone()[0]
+        row = con.execute(f"COPY ({query}) TO '{target}' (HEADER, FORMAT csv)").fetchone()
         seconds = time.perf_counter() - began
-    return Result("copy (ceiling)", int(rows), target.stat().st_size, seconds)
+    assert row is not None
+    return Result("COPY … TO (ceiling)", int(row[0]), target.stat().st_size, seconds)
 
 
-def unload_path(
-    database: Path, params: Params, window: Interval, tmp: Path, s3_path: str
-) -> Result:
-    chunks = plan_chunks(
-        window.start,
-        window.end,
-        params.frequency,
-        params.timezone,
-        params.crawl.chunk_intervals,
-    )
-    tuned = s3_path != "default"
-    config = Config(request_checksum_calculation="when_required") if tuned else None
-    buffer = {"MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(1 << 31)} if tuned else {}
-    with mock_aws(), mock.patch.dict(os.environ, buffer):
-        s3 = boto3.client("s3", region_name="us-east-1", config=config)
-        s3.create_bucket(Bucket=BUCKET)
-        target = _DirectS3(s3) if s3_path == "direct" else s3
-        statements = [
-            render_unload(params, "historical", chunk, bucket=BUCKET, role_arn=ROLE)
-            for chunk in chunks
+def end_to_end(
+    params_path: Path,
+    template: dict[str, Any],
+    warehouse: Path,
+    window: Interval,
+    workdir: Path,
+    statement_workers: int,
+) -> EndToEnd:
+    unloads: list[dict[str, Any]] = []
+    began = time.perf_counter()
+    with LocalRuntime(
+        params_path,
+        warehouse,
+        workdir,
+        template=template,
+        statement_workers=statement_workers,
+    ) as runtime:
+        startup = time.perf_counter() - began
+        # Called on the statement's worker thread; list.append is atomic.
+        runtime.data_api.add_listener(
+            lambda d: unloads.append(d) if "UNLOAD" in d["QueryString"].upper() else None
+        )
+        result = runtime.run_historical(window.start, window.end, build_detector=False)
+        if not result.succeeded:
+            raise SystemExit(f"historical crawl {result.status}: {result.error}: {result.cause}")
+        prefix = f"{runtime.params.data_prefix}/historical/"
+        pages = runtime.client("s3").get_paginator("list_objects_v2")
+        objects = [
+            o
+            for page in pages.paginate(Bucket=runtime.data_bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
         ]
-        with DuckDBDataApi(database, s3=target, workers=2, read_only=True, scratch_dir=tmp) as api:
-            began = time.perf_counter()
-            ids = [
-                api.execute_statement(Sql=sql, Database="dev", ClusterIdentifier="bench")["Id"]
-                for sql in statements
-            ]
-            described = [api.wait(statement_id, timeout=600) for statement_id in ids]
-            seconds = time.perf_counter() - began
-        failed = [d for d in described if d["Status"] != "FINISHED"]
-        if failed:
-            raise SystemExit(f"UNLOAD failed: {failed[0].get('Error')}")
-        objects = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-        size = sum(o["Size"] for page in objects for o in page.get("Contents", []))
-    rows = sum(int(d["ResultRows"]) for d in described)
-    client = {
-        "default": "default S3 client",
-        "tuned": "tuned S3 client",
-        "direct": "direct to moto's backend",
-    }[s3_path]
-    return Result(
-        f"unload: {len(chunks)} chunks, Data API emulation, {client}", rows, size, seconds
+    failed = [d for d in unloads if d["Status"] != "FINISHED"]
+    if failed:
+        raise SystemExit(f"an UNLOAD ended {failed[0]['Status']}: {failed[0].get('Error')}")
+    chunks = int(result.output["chunks"])
+    rows = sum(int(d["ResultRows"]) for d in unloads)
+    size = sum(int(o["Size"]) for o in objects)
+    path = (
+        f"end to end: historical state machine, {chunks} chunks → "
+        f"{len(objects)} objects, {statement_workers} statement workers"
     )
-
-
-class _DirectS3:
-    """The two S3 calls UNLOAD makes, with ``put_object`` going straight into moto's backend."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def list_objects_v2(self, **kwargs: Any) -> Any:
-        return self._client.list_objects_v2(**kwargs)
-
-    def put_object(self, *, Bucket: str, Key: str, Body: BinaryIO) -> None:
-        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_object(Bucket, Key, Body.read())
+    return EndToEnd(Result(path, rows, size, result.duration), startup, chunks)
 
 
 def naive_path(database: Path, query: str, target: Path) -> Result:
@@ -207,13 +236,35 @@ def naive_path(database: Path, query: str, target: Path) -> Result:
         began = time.perf_counter()
         cursor = con.execute(query)
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([d[0] for d in cursor.description])
+        writer.writerow([d[0] for d in cursor.description or []])
         rows = 0
         while batch := cursor.fetchmany(100_000):
             writer.writerows(batch)
             rows += len(batch)
         seconds = time.perf_counter() - began
-    return Result("naive (fetch rows + csv.writer)", rows, target.stat().st_size, seconds)
+    return Result("naive (fetchmany + csv.writer, once)", rows, target.stat().st_size, seconds)
+
+
+def _write_params(path: Path, chunk_intervals: int) -> Path:
+    """The repository's params.json with the bench's chunking, like tests/e2e/conftest.py."""
+    params = json.loads((REPO / "params.json").read_text(encoding="utf-8"))
+    params.pop("$schema", None)
+    params["warehouse"]["cluster_identifier"] = "local-cluster"
+    params["crawl"]["queries_dir"] = str(REPO / "queries")
+    params["crawl"]["chunk_intervals"] = chunk_intervals
+    path.write_text(json.dumps(params, indent=2), encoding="utf-8")
+    return path
+
+
+def _synth(params_path: Path) -> dict[str, Any]:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+    from connector.infra.synth import synth_template
+
+    return synth_template(params_path, bundle=False)
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":
