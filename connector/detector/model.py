@@ -10,16 +10,20 @@ Per series it tracks, online (what it does and why is measured in ``bench/detect
   (time of day at the detector's resolution, and hour of the week; daily data uses the
   day of the week), updated like Holt-Winters but with residuals clipped to a few
   robust scales, so a spike does not bend the baseline;
-* a robust **scale** (mean absolute residual), against which each new value's residual
-  becomes a z-score;
+* a robust **scale** (mean absolute residual) and the tail of the residual z-scores, so
+  a spiky-by-nature series does not alert at every spike; the residual counts only as
+  far as the season explains the series better than its level alone;
 * a **level-shift** run: a few consecutive residuals far out on the same side move the
   level at once, so a lasting change alerts once and then becomes the new normal;
-* a **novelty** check against the series' recent range (stochastic quantiles), which
-  catches values never seen before even where the seasonal fit is loose.
+* **novelty**: the distance to the nearest of the latest values and a reservoir sample
+  of older ones, in robust spreads: a value never seen recently, whatever the season;
+* an **incident memory**: a decaying peak of recent surprises, so one incident alerts
+  once and re-alerts only if it gets worse.
 
-The z-scores become a 0-100 severity through a fixed, calibrated transform. A series
-whose history is shorter than the warm-up (two seasons) reports ``learning`` and scores
-0; a NaN value reports ``missing``, scores 0 and leaves the state untouched.
+The larger of the residual and novelty z-scores becomes a 0-100 severity through a
+fixed, calibrated transform. A series whose history is shorter than the warm-up (two
+seasons) reports ``learning`` and scores 0; a NaN value reports ``missing``, scores 0
+and leaves the state untouched.
 """
 
 from __future__ import annotations
@@ -346,10 +350,10 @@ class DetectorModel:
         # One incident alerts once: a deviation counts by how much it exceeds the recent
         # peak of this series (which decays), so it re-alerts only when it worsens.
         effective = np.maximum(surprise - cfg.repeat * self.peak, 0.0)
-        notable = np.where(surprise > cfg.z_floor, surprise, 0.0)
+        notable = np.where(surprise > cfg.notable_z, surprise, 0.0)
         self.peak = np.where(
             tracked,
-            np.maximum(self.peak * spec.peak_decay ** (1.0 / cfg.peak_halflife_factor), notable),
+            np.maximum(self.peak * spec.peak_decay, notable),
             self.peak,
         )
 

@@ -70,14 +70,16 @@ class FrequencySpec:
 FREQUENCY_SPECS = MappingProxyType(
     {
         "PT5M": FrequencySpec(
-            "PT5M", 5 * _MINUTE, _DAY, 5 * _MINUTE, _WEEK, _HOUR, 0.1, 0.02, 0.01, 0.01, 6, 12
+            "PT5M", 5 * _MINUTE, _DAY, 5 * _MINUTE, _WEEK, _HOUR, 0.1, 0.02, 0.01, 0.01, 6, 96
         ),
         "PT10M": FrequencySpec(
-            "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 0.02, 0.02, 4, 6
+            "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 0.02, 0.02, 4, 48
         ),
-        "PT1H": FrequencySpec("PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 0.05, 0.05, 3, 3),
+        "PT1H": FrequencySpec(
+            "PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 0.05, 0.05, 3, 24
+        ),
         # Daily data: the day of the week is the season; a one-slot coarse profile is off.
-        "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 0.1, 0.1, 2, 2),
+        "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 0.1, 0.1, 2, 4),
     }
 )
 
@@ -100,8 +102,9 @@ class Scoring:
     tail_rate: float = 0.05
     tail_min: float = 0.25
     tail_max: float = 1.5
-    repeat: float = 1.0
-    peak_halflife_factor: float = 4.0
+    repeat: float = 1.5
+    notable_z: float = 4.0
+    """Surprises above this are remembered as an incident of the series."""
     ring: int = 16
     reservoir: int = 48
     reservoir_memory: float = 1.0
