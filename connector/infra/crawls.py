@@ -96,6 +96,39 @@ def _invoke(
     return task
 
 
+def _plan(
+    scope: Construct, construct_id: str, *, function: lambda_.IFunction, fields: Sequence[str]
+) -> tasks.LambdaInvoke:
+    """The plan Lambda's task: keeps the named fields of its answer at ``$.plan``."""
+    return _invoke(
+        scope,
+        construct_id,
+        function=function,
+        payload=_PLAN_PAYLOAD,
+        selector={f"{name}.$": f"$.Payload.{name}" for name in fields},
+        result_path="$.plan",
+    )
+
+
+def _call(
+    scope: Construct,
+    construct_id: str,
+    *,
+    function: lambda_.IFunction,
+    payload: dict[str, Any],
+    result_path: str,
+) -> tasks.LambdaInvoke:
+    """A Lambda task whose whole answer is kept at ``<result_path>.result``."""
+    return _invoke(
+        scope,
+        construct_id,
+        function=function,
+        payload=sfn.TaskInput.from_object(payload),
+        selector={"result.$": "$.Payload"},
+        result_path=result_path,
+    )
+
+
 def _unload_map(
     scope: Construct,
     construct_id: str,
@@ -229,20 +262,18 @@ class HistoricalCrawl(Construct):
         notify = failure_notification(
             self, topic=failure_topic, what=f"historical crawl of detector {detector_name}"
         )
-        plan = _invoke(
+        plan = _plan(
             self,
             "PlanChunks",
             function=plan_function,
-            payload=_PLAN_PAYLOAD,
-            selector={
-                "statements.$": "$.Payload.statements",
-                "poll_seconds.$": "$.Payload.poll_seconds",
-                "window_start.$": "$.Payload.window_start",
-                "window_end.$": "$.Payload.window_end",
-                "build_detector.$": "$.Payload.build_detector",
-                "reset_watermark.$": "$.Payload.reset_watermark",
-            },
-            result_path="$.plan",
+            fields=(
+                "statements",
+                "poll_seconds",
+                "window_start",
+                "window_end",
+                "build_detector",
+                "reset_watermark",
+            ),
         ).add_catch(notify, **_CATCH)
         unload = _unload_map(
             self,
@@ -253,33 +284,27 @@ class HistoricalCrawl(Construct):
         ).add_catch(notify, **_CATCH)
         # Right after the data landed, before the detector: a build that fails must not
         # hold the live crawl back, and a re-crawl leaves an existing watermark alone.
-        record = _invoke(
+        record = _call(
             self,
             "RecordHistory",
             function=finish_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "crawl": "historical",
-                    "execution_name": sfn.JsonPath.execution_name,
-                    "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
-                    "reset.$": "$.plan.reset_watermark",
-                }
-            ),
-            selector={"result.$": "$.Payload"},
+            payload={
+                "crawl": "historical",
+                "execution_name": sfn.JsonPath.execution_name,
+                "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+                "reset.$": "$.plan.reset_watermark",
+            },
             result_path="$.watermark",
         ).add_catch(notify, **_CATCH)
-        build = _invoke(
+        build = _call(
             self,
             "BuildDetector",
             function=build_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "execution_id": sfn.JsonPath.execution_id,
-                    "window_start": sfn.JsonPath.string_at("$.plan.window_start"),
-                    "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
-                }
-            ),
-            selector={"result.$": "$.Payload"},
+            payload={
+                "execution_id": sfn.JsonPath.execution_id,
+                "window_start": sfn.JsonPath.string_at("$.plan.window_start"),
+                "window_end": sfn.JsonPath.string_at("$.plan.window_end"),
+            },
             result_path="$.detector",
         ).add_catch(notify, **_CATCH)
         skip = sfn.Pass(
@@ -365,19 +390,11 @@ class ContinuousCrawl(Construct):
             result_path="$.release",
         ).add_catch(notify, errors=["States.ALL"], result_path="$.release_error")
         release.next(notify)
-        plan = _invoke(
+        plan = _plan(
             self,
             "PlanIntervals",
             function=plan_function,
-            payload=_PLAN_PAYLOAD,
-            selector={
-                "run_id.$": "$.Payload.run_id",
-                "statements.$": "$.Payload.statements",
-                "poll_seconds.$": "$.Payload.poll_seconds",
-                "intervals.$": "$.Payload.intervals",
-                "reason.$": "$.Payload.reason",
-            },
-            result_path="$.plan",
+            fields=("run_id", "statements", "poll_seconds", "intervals", "reason"),
         ).add_catch(release, **_CATCH)
         unload = _unload_map(
             self,
@@ -387,18 +404,15 @@ class ContinuousCrawl(Construct):
             statement_label=f"{detector_name} continuous",
             record_outcome=True,
         ).add_catch(release, **_CATCH)
-        finish = _invoke(
+        finish = _call(
             self,
             "FinishRun",
             function=finish_function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    **finish_payload,
-                    "planned": sfn.JsonPath.list_at("$.plan.intervals"),
-                    "unloaded": sfn.JsonPath.list_at("$.unloaded"),
-                }
-            ),
-            selector={"result.$": "$.Payload"},
+            payload={
+                **finish_payload,
+                "planned": sfn.JsonPath.list_at("$.plan.intervals"),
+                "unloaded": sfn.JsonPath.list_at("$.unloaded"),
+            },
             result_path="$.finish",
         ).add_catch(notify, **_CATCH)
         summary: dict[str, Any] = {
@@ -416,19 +430,16 @@ class ContinuousCrawl(Construct):
                 max_concurrency=1,
                 result_path="$.scores",
             ).add_catch(notify, **_CATCH)
-            score_task = _invoke(
+            score_task = _call(
                 self,
                 "ScoreInterval",
                 function=score_function,
-                payload=sfn.TaskInput.from_object(
-                    {
-                        "execution_id": sfn.JsonPath.execution_id,
-                        "window_start": sfn.JsonPath.string_at("$.window_start"),
-                        "window_end": sfn.JsonPath.string_at("$.window_end"),
-                        "target": sfn.JsonPath.string_at("$.target"),
-                    }
-                ),
-                selector={"result.$": "$.Payload"},
+                payload={
+                    "execution_id": sfn.JsonPath.execution_id,
+                    "window_start": sfn.JsonPath.string_at("$.window_start"),
+                    "window_end": sfn.JsonPath.string_at("$.window_end"),
+                    "target": sfn.JsonPath.string_at("$.target"),
+                },
                 result_path="$.score",
             )
             # A rebuild racing this run makes the model pointer's conditional write fail;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -40,6 +41,20 @@ PARAMS_OBJECT = "params.json"
 def stack_name(params: Params) -> str:
     """One stack per detector, so that several detectors can share an account."""
     return f"AnomalyConnector-{params.detector_name.replace('_', '-')}"
+
+
+def _allow(
+    role: iam.IRole,
+    sid: str,
+    actions: list[str],
+    resource: str,
+    *,
+    conditions: dict[str, Any] | None = None,
+) -> None:
+    """Grant ``role`` the ``actions`` on one resource, as a statement named ``sid``."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid=sid, actions=actions, resources=[resource], conditions=conditions)
+    )
 
 
 class ConnectorStack(Stack):
@@ -109,56 +124,55 @@ class ConnectorStack(Stack):
             "DETECTOR_ROLE_ARN": self.unload_role.role.role_arn,
             "ALERT_TOPIC_ARN": self.alert_topic.topic_arn,
         }
-        self.plan_historical = ConnectorFunction(
-            self,
+
+        def plan_function(
+            construct_id: str,
+            module: str,
+            description: str,
+            *,
+            timeout_minutes: int,
+            environment: dict[str, str] = plan_env,
+        ) -> ConnectorFunction:
+            # The crawl's own small functions: one code asset, one size, named by module.
+            return ConnectorFunction(
+                self,
+                construct_id,
+                handler=f"lambdas.{module}.handler",
+                code=plan_code,
+                description=description,
+                service_name=module.replace("_", "-"),
+                environment=environment,
+                memory_size=512,
+                timeout=Duration.minutes(timeout_minutes),
+            )
+
+        self.plan_historical = plan_function(
             "PlanHistorical",
-            handler="lambdas.plan_historical.handler",
-            code=plan_code,
-            description="Plans the historical crawl: one UNLOAD per chunk",
-            service_name="plan-historical",
-            environment=plan_env,
-            memory_size=512,
-            timeout=Duration.minutes(2),
+            "plan_historical",
+            "Plans the historical crawl: one UNLOAD per chunk",
+            timeout_minutes=2,
         )
-        self.plan_continuous = ConnectorFunction(
-            self,
+        self.plan_continuous = plan_function(
             "PlanContinuous",
-            handler="lambdas.plan_continuous.handler",
-            code=plan_code,
-            description="Plans the continuous crawl: every interval due since the watermark",
-            service_name="plan-continuous",
+            "plan_continuous",
+            "Plans the continuous crawl: every interval due since the watermark",
+            timeout_minutes=1,
             environment={**plan_env, "LEASE_SECONDS": str(lease_seconds())},
-            memory_size=512,
-            timeout=Duration.minutes(1),
         )
-        self.finish_run = ConnectorFunction(
-            self,
+        self.finish_run = plan_function(
             "FinishRun",
-            handler="lambdas.finish_run.handler",
-            code=plan_code,
-            description="Records on the watermark what a crawl landed",
-            service_name="finish-run",
-            environment=plan_env,
-            memory_size=512,
-            timeout=Duration.minutes(1),
+            "finish_run",
+            "Records on the watermark what a crawl landed",
+            timeout_minutes=1,
         )
         watermark_object = watermark_key(params)
+        read_write = ["s3:GetObject", "s3:PutObject"]
         for planner in (self.plan_historical, self.plan_continuous):
-            planner.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="PublishParams",
-                    actions=["s3:GetObject", "s3:PutObject"],
-                    resources=[bucket.arn_for_objects(params_object)],
-                )
-            )
+            _allow(planner.role, "PublishParams", read_write, bucket.arn_for_objects(params_object))
         for keeper in (self.plan_continuous, self.finish_run):
             # Conditional writes (If-Match / If-None-Match) need nothing beyond PutObject.
-            keeper.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="KeepWatermark",
-                    actions=["s3:GetObject", "s3:PutObject"],
-                    resources=[bucket.arn_for_objects(watermark_object)],
-                )
+            _allow(
+                keeper.role, "KeepWatermark", read_write, bucket.arn_for_objects(watermark_object)
             )
         for reader, keys in (
             (self.plan_historical, [params_object]),
@@ -167,13 +181,12 @@ class ConnectorStack(Stack):
         ):
             # Without ListBucket, S3 answers a GET of a missing key with 403, not 404:
             # the first run (no params.json or watermark yet) could not tell "absent".
-            reader.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="SeeStateObjects",
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringEquals": {"s3:prefix": keys}},
-                )
+            _allow(
+                reader.role,
+                "SeeStateObjects",
+                ["s3:ListBucket"],
+                bucket.bucket_arn,
+                conditions={"StringEquals": {"s3:prefix": keys}},
             )
         self.build_detector = ConnectorFunction(
             self,
@@ -205,12 +218,11 @@ class ConnectorStack(Stack):
             self._grant_detector_data(self.score_interval.role, bucket, prefixes.root)
             # Scoring replaces the model state object and deletes the one it replaced.
             model_objects = f"{prefixes.root}detector/model/*"
-            self.score_interval.role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="ReplaceModelState",
-                    actions=["s3:DeleteObject"],
-                    resources=[bucket.arn_for_objects(model_objects)],
-                )
+            _allow(
+                self.score_interval.role,
+                "ReplaceModelState",
+                ["s3:DeleteObject"],
+                bucket.arn_for_objects(model_objects),
             )
             acknowledge(
                 self.score_interval.role,
@@ -220,12 +232,11 @@ class ConnectorStack(Stack):
             )
             self.alert_topic.grant_publish(self.score_interval.role)
             if params.alert_lambda_arn:
-                self.score_interval.role.add_to_policy(
-                    iam.PolicyStatement(
-                        sid="InvokeAlertLambda",
-                        actions=["lambda:InvokeFunction"],
-                        resources=[params.alert_lambda_arn],
-                    )
+                _allow(
+                    self.score_interval.role,
+                    "InvokeAlertLambda",
+                    ["lambda:InvokeFunction"],
+                    params.alert_lambda_arn,
                 )
 
         self.historical = HistoricalCrawl(
@@ -269,20 +280,18 @@ class ConnectorStack(Stack):
 
     @staticmethod
     def _grant_detector_data(role: iam.IRole, bucket: s3.IBucket, root: str) -> None:
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadWriteConnectorData",
-                actions=["s3:GetObject", "s3:PutObject"],
-                resources=[bucket.arn_for_objects(f"{root}*")],
-            )
+        _allow(
+            role,
+            "ReadWriteConnectorData",
+            ["s3:GetObject", "s3:PutObject"],
+            bucket.arn_for_objects(f"{root}*"),
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListConnectorData",
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{root}*"]}},
-            )
+        _allow(
+            role,
+            "ListConnectorData",
+            ["s3:ListBucket"],
+            bucket.bucket_arn,
+            conditions={"StringLike": {"s3:prefix": [f"{root}*"]}},
         )
         acknowledge(
             role,
