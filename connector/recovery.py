@@ -18,7 +18,6 @@ which is what ``status`` and ``redrive`` read back. :class:`FolderObjectStore` r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -32,18 +31,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connector import watermark
+from connector import storage, watermark
 from connector.config import Params
 from connector.crawl import client_token, historical_window
 from connector.errors import ConnectorError, PlanError
 from connector.intervals import Interval, align, intervals_between, next_boundary, plan_chunks
 from connector.sql import render_unload, unload_target
-from connector.storage import (
-    ObjectInfo,
-    ObjectNotFoundError,
-    PreconditionFailedError,
-    StoredObject,
-)
 
 __all__ = [
     "EXECUTIONS_LOG",
@@ -759,79 +752,18 @@ def _located(params: Params, bucket: str) -> Params:
 # --- local work folders ---------------------------------------------------------------
 
 
-class FolderObjectStore:
-    """:class:`~connector.storage.ObjectStore` over an exported bucket folder.
+class FolderObjectStore(storage.FolderObjectStore):
+    """The bucket folder a local run exported (:class:`connector.storage.FolderObjectStore`).
 
-    ``run --local`` exports the emulated bucket as files named by their keys; this
-    reads (and writes) that folder with S3's semantics, conditional writes included,
-    so that the watermark functions work on it unchanged.
+    A key outside the folder comes from the command's input, so it is refused as a
+    :class:`RecoveryError` (exit 2) rather than as a storage failure.
     """
 
-    def __init__(self, root: Path, bucket: str) -> None:
-        self._root = root
-        self._bucket = bucket
-
-    @property
-    def bucket(self) -> str:
-        return self._bucket
-
     def _path(self, key: str) -> Path:
-        path = self._root / key
-        if not path.resolve().is_relative_to(self._root.resolve()):
-            raise RecoveryError(f"object key {key!r} escapes {self._root}")
-        return path
-
-    def put(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str | None = None,
-        if_match: str | None = None,
-        if_none_match: bool = False,
-    ) -> str:
-        path = self._path(key)
-        current = path.read_bytes() if path.is_file() else None
-        if if_none_match and current is not None:
-            raise PreconditionFailedError(f"{key} already exists")
-        if if_match is not None:
-            if current is None:
-                raise ObjectNotFoundError(f"{key} does not exist")
-            if _etag(current).strip('"') != if_match.strip('"'):
-                raise PreconditionFailedError(f"{key} changed while it was being updated")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body)
-        return _etag(body)
-
-    def get(self, key: str) -> StoredObject:
-        path = self._path(key)
-        if not path.is_file():
-            raise ObjectNotFoundError(f"{key} does not exist in {self._root}")
-        body = path.read_bytes()
-        return StoredObject(key=key, body=body, etag=_etag(body))
-
-    def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
-        if not self._root.is_dir():
-            return []
-        found = []
-        for path in self._root.rglob("*"):
-            if not path.is_file():
-                continue
-            key = path.relative_to(self._root).as_posix()
-            if key.startswith(prefix) and (recursive or "/" not in key[len(prefix) :]):
-                found.append(ObjectInfo(key=key, size=path.stat().st_size))
-        return sorted(found, key=lambda info: info.key)
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-
-def _etag(body: bytes) -> str:
-    # S3's single-part ETag shape; md5 identifies a version here, it protects nothing.
-    return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+        try:
+            return super()._path(key)
+        except storage.KeyOutsideFolderError as exc:
+            raise RecoveryError(str(exc)) from exc
 
 
 def import_folder(s3: Any, bucket: str, folder: Path) -> int:

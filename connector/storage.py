@@ -4,7 +4,7 @@ Domain code (the detector, the crawl planners) reads and writes objects through
 :class:`ObjectStore`, never through boto3 directly: :class:`S3ObjectStore` wraps an
 injected S3 client (real AWS, or moto in the local runtime and tests) and
 :class:`MemoryObjectStore` is the in-process fake with the same behaviour,
-conditional writes included.
+conditional writes included, as is :class:`FolderObjectStore` over a local folder.
 
 Conditional writes (``if_none_match`` / ``if_match``) are S3's own optimistic
 concurrency (since 2024): they let two writers of the same pointer object detect
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
@@ -37,6 +38,10 @@ class ObjectNotFoundError(StorageError):
 
 class PreconditionFailedError(StorageError):
     """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+class KeyOutsideFolderError(StorageError):
+    """A :class:`FolderObjectStore` key names a file outside its folder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,24 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 def _etag(body: bytes) -> str:
     # Same shape as S3's single-part ETag; md5 is an identifier here, not security.
     return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+
+
+def _check_conditions(
+    key: str, current: bytes | None, *, if_match: str | None, if_none_match: bool
+) -> None:
+    """Refuse a write as S3 does when its condition fails (``current`` is the object now)."""
+    if if_none_match and current is not None:
+        raise PreconditionFailedError(f"{key} already exists")
+    if if_match is not None:
+        if current is None:
+            raise ObjectNotFoundError(f"{key} does not exist")
+        if _etag(current).strip('"') != if_match.strip('"'):
+            raise PreconditionFailedError(f"{key} changed while it was being updated")
+
+
+def _listed(key: str, prefix: str, *, recursive: bool) -> bool:
+    # Without recursion, S3's "/" delimiter leaves out what lies in sub-folders.
+    return key.startswith(prefix) and (recursive or "/" not in key[len(prefix) :])
 
 
 class S3ObjectStore:
@@ -213,14 +236,9 @@ class MemoryObjectStore:
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> str:
-        current = self._objects.get(key)
-        if if_none_match and current is not None:
-            raise PreconditionFailedError(f"{key} already exists")
-        if if_match is not None:
-            if current is None:
-                raise ObjectNotFoundError(f"{key} does not exist")
-            if _etag(current).strip('"') != if_match.strip('"'):
-                raise PreconditionFailedError(f"{key} changed while it was being updated")
+        _check_conditions(
+            key, self._objects.get(key), if_match=if_match, if_none_match=if_none_match
+        )
         self._objects[key] = bytes(body)
         return _etag(body)
 
@@ -235,7 +253,7 @@ class MemoryObjectStore:
         return [
             ObjectInfo(key=key, size=len(body))
             for key, body in sorted(self._objects.items())
-            if key.startswith(prefix) and (recursive or "/" not in key[len(prefix) :])
+            if _listed(key, prefix, recursive=recursive)
         ]
 
     def delete(self, key: str) -> None:
@@ -243,3 +261,67 @@ class MemoryObjectStore:
 
     def exists(self, key: str) -> bool:
         return key in self._objects
+
+
+class FolderObjectStore:
+    """:class:`ObjectStore` over a local folder whose files are named by their keys.
+
+    ``run --local`` exports the emulated bucket as such a folder; this reads (and
+    writes) it with S3's semantics, conditional writes included, so that the
+    watermark functions work on it unchanged.
+    """
+
+    def __init__(self, root: Path, bucket: str) -> None:
+        self._root = root
+        self._bucket = bucket
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def _path(self, key: str) -> Path:
+        path = self._root / key
+        if not path.resolve().is_relative_to(self._root.resolve()):
+            raise KeyOutsideFolderError(f"object key {key!r} escapes {self._root}")
+        return path
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        path = self._path(key)
+        current = path.read_bytes() if path.is_file() else None
+        _check_conditions(key, current, if_match=if_match, if_none_match=if_none_match)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        return _etag(body)
+
+    def get(self, key: str) -> StoredObject:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFoundError(f"{key} does not exist in {self._root}")
+        body = path.read_bytes()
+        return StoredObject(key=key, body=body, etag=_etag(body))
+
+    def list(self, prefix: str, *, recursive: bool = True) -> list[ObjectInfo]:
+        if not self._root.is_dir():
+            return []
+        found = []
+        for path in self._root.rglob("*"):
+            if not path.is_file():
+                continue
+            key = path.relative_to(self._root).as_posix()
+            if _listed(key, prefix, recursive=recursive):
+                found.append(ObjectInfo(key=key, size=path.stat().st_size))
+        return sorted(found, key=lambda info: info.key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
