@@ -23,7 +23,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,15 +122,14 @@ def default_stack_name(params: Params) -> str:
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> StackOutputs:
     """Read the state machine ARNs and the data bucket from the stack's outputs."""
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
-        raise RecoveryError(
-            f"stack {stack_name!r} cannot be read ({_aws_reason(exc)}); deploy it first "
+    with _aws_call(
+        "CloudFormation",
+        lambda reason: (
+            f"stack {stack_name!r} cannot be read ({reason}); deploy it first "
             "(docs/deploy.md), or pass --stack with its name or --state-machine-arn"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RecoveryError(f"cannot reach CloudFormation: {exc}") from exc
+        ),
+    ):
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [key for key in (*_OUTPUTS.values(), _BUCKET_OUTPUT) if key not in outputs]
     if missing:
@@ -359,17 +359,16 @@ def start_execution(
     sfn: Any, state_machine_arn: str, execution_input: Mapping[str, Any], *, name: str
 ) -> str:
     """``StartExecution``; returns the execution ARN."""
-    try:
+    with _aws_call(
+        "Step Functions",
+        lambda reason: (
+            f"cannot start {state_machine_arn}: {reason}; check the ARN (or --stack) "
+            "and that your credentials may call states:StartExecution"
+        ),
+    ):
         response = sfn.start_execution(
             stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
         )
-    except ClientError as exc:
-        raise RecoveryError(
-            f"cannot start {state_machine_arn}: {_aws_reason(exc)}; check the ARN (or --stack) "
-            "and that your credentials may call states:StartExecution"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RecoveryError(f"cannot reach Step Functions: {exc}") from exc
     return str(response["executionArn"])
 
 
@@ -437,15 +436,14 @@ def describe_execution(
     sfn: Any, execution_arn: str, known: Mapping[str, str] | None = None
 ) -> ExecutionInfo:
     """``DescribeExecution``, with a clear error for an unknown or malformed ARN."""
-    try:
-        described = sfn.describe_execution(executionArn=execution_arn)
-    except ClientError as exc:
-        raise RecoveryError(
-            f"execution {execution_arn!r} cannot be read ({_aws_reason(exc)}); copy its ARN "
+    with _aws_call(
+        "Step Functions",
+        lambda reason: (
+            f"execution {execution_arn!r} cannot be read ({reason}); copy its ARN "
             "from `connector status` or the Step Functions console"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RecoveryError(f"cannot reach Step Functions: {exc}") from exc
+        ),
+    ):
+        described = sfn.describe_execution(executionArn=execution_arn)
     raw_input = described.get("input")
     try:
         parsed_input = json.loads(raw_input) if raw_input else None
@@ -520,14 +518,11 @@ def check_redrivable(info: ExecutionInfo, now: datetime) -> None:
 def redrive_execution(sfn: Any, info: ExecutionInfo, now: datetime) -> datetime | None:
     """``RedriveExecution`` of a failed execution, checked first; returns the redrive date."""
     check_redrivable(info, now)
-    try:
+    with _aws_call(
+        "Step Functions",
+        lambda reason: f"Step Functions refused to redrive {info.name or info.arn}: {reason}",
+    ):
         response = sfn.redrive_execution(executionArn=info.arn)
-    except ClientError as exc:
-        raise RecoveryError(
-            f"Step Functions refused to redrive {info.name or info.arn}: {_aws_reason(exc)}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RecoveryError(f"cannot reach Step Functions: {exc}") from exc
     redrive_date = response.get("redriveDate")
     return redrive_date if isinstance(redrive_date, datetime) else None
 
@@ -536,14 +531,11 @@ def last_executions(
     sfn: Any, state_machine_arn: str, machine: str, *, limit: int = 5
 ) -> list[ExecutionInfo]:
     """The newest ``limit`` executions of a state machine, newest first."""
-    try:
+    with _aws_call(
+        "Step Functions",
+        lambda reason: f"cannot list the executions of {state_machine_arn}: {reason}",
+    ):
         listed = sfn.list_executions(stateMachineArn=state_machine_arn, maxResults=limit)
-    except ClientError as exc:
-        raise RecoveryError(
-            f"cannot list the executions of {state_machine_arn}: {_aws_reason(exc)}"
-        ) from exc
-    except BotoCoreError as exc:
-        raise RecoveryError(f"cannot reach Step Functions: {exc}") from exc
     return [
         ExecutionInfo(
             arn=item["executionArn"],
@@ -852,6 +844,21 @@ def _iso(instant: datetime) -> str:
 
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+@contextmanager
+def _aws_call(service: str, refused: Callable[[str], str]) -> Iterator[None]:
+    """Raise an AWS refusal as ``refused(<AWS's reason>)``, and ``service`` unreachable as such.
+
+    Both are :class:`RecoveryError`: the user can act on them (fix the input, the
+    credentials or the network) and nothing is left half done.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        raise RecoveryError(refused(_aws_reason(exc))) from exc
+    except BotoCoreError as exc:
+        raise RecoveryError(f"cannot reach {service}: {exc}") from exc
 
 
 def _aws_reason(exc: ClientError) -> str:

@@ -211,30 +211,24 @@ def unload_until_done(
     get_error = _describe(
         scope, "GetUnloadError", selector={"Error.$": "$.Error"}, result_path="$.failure"
     )
-    window = "[{}, {}) into {}"
-    window_args = [
-        sfn.JsonPath.string_at("$.statement.window_start"),
-        sfn.JsonPath.string_at("$.statement.window_end"),
-        sfn.JsonPath.string_at("$.statement.target"),
-    ]
-    failed = sfn.Fail(
-        scope,
-        "UnloadFailed",
-        error="UnloadFailed",
-        cause_path=sfn.JsonPath.format(
-            f"UNLOAD of {window} failed: {{}}",
-            *window_args,
-            sfn.JsonPath.string_at("$.failure.Error"),
-        ),
-    )
-    aborted = sfn.Fail(
-        scope,
-        "UnloadAborted",
-        error="UnloadAborted",
-        cause_path=sfn.JsonPath.format(
-            f"UNLOAD of {window} was cancelled in Redshift", *window_args
-        ),
-    )
+
+    def fail(error: str, outcome: str, *outcome_args: str) -> sfn.Fail:
+        # The cause names the item's window and target, then what became of the UNLOAD.
+        return sfn.Fail(
+            scope,
+            error,
+            error=error,
+            cause_path=sfn.JsonPath.format(
+                f"UNLOAD of [{{}}, {{}}) into {{}} {outcome}",
+                sfn.JsonPath.string_at("$.statement.window_start"),
+                sfn.JsonPath.string_at("$.statement.window_end"),
+                sfn.JsonPath.string_at("$.statement.target"),
+                *outcome_args,
+            ),
+        )
+
+    failed = fail("UnloadFailed", "failed: {}", sfn.JsonPath.string_at("$.failure.Error"))
+    aborted = fail("UnloadAborted", "was cancelled in Redshift")
     status = sfn.JsonPath.string_at("$.status.Status")
     done = (
         sfn.Choice(scope, "UnloadStatus")
