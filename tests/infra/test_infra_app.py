@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROVISIONED, REPO, params_variant
+from infra_support import PROVISIONED, REPO, params_variant
 
 from connector.errors import TemplateError
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from aws_cdk.assertions import Capture, Match, Template
-from conftest import PROVISIONED
+from infra_support import PROVISIONED
 
 from connector.infra.synth import build_app
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import PROVISIONED, REPO
+from infra_support import PROVISIONED, REPO
 
 from connector.config import load_params
 from connector.infra.bundling import (

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PROVISIONED, SERVERLESS, resources_of, template_of
+from infra_support import PROVISIONED, SERVERLESS, resources_of, template_of
 
 pytestmark = pytest.mark.infra
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import cfnlint.api
 import pytest
-from conftest import PROVISIONED, SERVERLESS, params_variant, retired_backend, template_of
+from infra_support import PROVISIONED, SERVERLESS, params_variant, retired_backend, template_of
 
 pytestmark = pytest.mark.infra
 

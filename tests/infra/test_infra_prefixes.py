@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import PROVISIONED
+from infra_support import PROVISIONED
 
 from connector.config import load_params
 from connector.crawl import plan_continuous, plan_historical

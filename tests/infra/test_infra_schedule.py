@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PROVISIONED, resources_of, template_of
+from infra_support import PROVISIONED, resources_of, template_of
 
 from connector.infra.schedule import cron_fields, fire_delay_minutes
 from connector.intervals import Frequency

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PROVISIONED, resources_of, template_of
+from infra_support import PROVISIONED, resources_of, template_of
 
 pytestmark = pytest.mark.infra
 

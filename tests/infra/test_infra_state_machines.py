@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PROVISIONED, definition_of, resources_of, template_of
+from infra_support import PROVISIONED, definition_of, resources_of, template_of
 from statelint.config import Config
 from statelint.linter import Linter
 from statelint.problem import ProblemType
