@@ -10,9 +10,12 @@ Per series it tracks, online (what it does and why is measured in ``bench/detect
   (time of day at the detector's resolution, and hour of the week; daily data uses the
   day of the week), updated like Holt-Winters but with residuals clipped to a few
   robust scales, so a spike does not bend the baseline;
-* a robust **scale** (mean absolute residual) and the tail of the residual z-scores, so
-  a spiky-by-nature series does not alert at every spike; the residual counts only as
-  far as the season explains the series better than its level alone;
+* a robust **scale** (mean absolute residual) with a time-of-day profile of it (business
+  metrics are noisier at their busy hours than at night), and the tail of the residual
+  z-scores, so a spiky-by-nature series does not alert at every spike; the residual
+  counts only as far as the season explains the series better than its level alone.
+  Far-out residuals (beyond the level-shift threshold) do not teach the scale, so an
+  outage does not triple it and hide the next incident;
 * a **level-shift** run: a few consecutive residuals far out on the same side move the
   level at once, so a lasting change alerts once and then becomes the new normal;
 * **novelty**: the distance to the nearest of the latest values and a reservoir sample
@@ -44,7 +47,7 @@ FloatArray = npt.NDArray[np.float64]
 STATUS_OK, STATUS_LEARNING, STATUS_MISSING = 0, 1, 2
 STATUS_NAMES = np.array(["ok", "learning", "missing"])
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 # Time steps transposed to (time, series) at once while fitting: contiguous rows for the
 # per-interval loop without copying the whole history.
 _FIT_CHUNK = 128
@@ -104,6 +107,7 @@ class DetectorModel:
         "tail",
         "peak",
         "naive",
+        "fine_scale_sum",
     )
 
     def __init__(
@@ -135,6 +139,11 @@ class DetectorModel:
         # (slots, series): one interval reads and writes one contiguous row.
         self.fine = np.zeros((self.spec.fine_slots, n), dtype=np.float32)
         self.coarse = np.zeros((self.spec.coarse_slots, n), dtype=np.float32)
+        # The noise of business metrics grows with their level (quiet nights, busy
+        # evenings): the residual scale of each time-of-day slot relative to `scale`.
+        # Only its shape counts (`scale` holds the level): read relative to its mean.
+        self.fine_scale = np.ones((self.spec.fine_slots, n), dtype=np.float32)
+        self.fine_scale_sum = self.fine_scale.sum(axis=0, dtype=np.float64)
         # Recent values (a ring) and a reservoir sample of older ones: a value far from
         # all of them is novel, whatever the seasonal fit says.
         self.sample = np.full((SCORING.ring + SCORING.reservoir, n), np.nan, dtype=np.float32)
@@ -184,6 +193,7 @@ class DetectorModel:
             setattr(self, name, np.concatenate([getattr(self, name), getattr(fresh, name)]))
         self.fine = np.concatenate([self.fine, fresh.fine], axis=1)
         self.coarse = np.concatenate([self.coarse, fresh.coarse], axis=1)
+        self.fine_scale = np.concatenate([self.fine_scale, fresh.fine_scale], axis=1)
         self.sample = np.concatenate([self.sample, fresh.sample], axis=1)
 
     # --- scoring -------------------------------------------------------------------
@@ -235,6 +245,14 @@ class DetectorModel:
         fine_slot = (second % spec.fine_period) // spec.fine_resolution
         coarse_slot = (second % spec.coarse_period) // spec.coarse_resolution
         fine = self.fine[fine_slot]
+        fine_scale = self.fine_scale[fine_slot]
+        # Read smoothed over the neighbouring slots: the noise level changes smoothly
+        # through the day, and one slot alone has seen too few residuals to be trusted.
+        slots = self.fine_scale.shape[0]
+        mean_fine_scale = self.fine_scale_sum / slots
+        noise_shape = (
+            self.fine_scale[fine_slot - 1] + fine_scale + self.fine_scale[(fine_slot + 1) % slots]
+        ) / (3.0 * mean_fine_scale)
         coarse = self.coarse[coarse_slot]
         observed = ~np.isnan(x)
         n_obs = self.n_obs
@@ -246,7 +264,7 @@ class DetectorModel:
         # measure a seasonal profile still being learned); it is floored relative to the
         # series' magnitude so a constant series does not divide by zero.
         scale = np.maximum(
-            self.scale * cfg.mad_to_sigma,
+            self.scale * noise_shape * cfg.mad_to_sigma,
             cfg.relative_floor * np.abs(self.q_mid) + cfg.absolute_floor,
         )
         z = residual / scale
@@ -279,10 +297,23 @@ class DetectorModel:
             np.maximum(spec.eta, 1.0 / (np.maximum(scale_count, 0) + 1.0)),
             0.0,
         )
-        self.scale += eta * (np.abs(clipped) - self.scale)
+        # Far-out residuals (an incident, or a shift not yet absorbed) do not teach the
+        # noise scale: an outage would otherwise triple it and hide the next incident.
+        far = scale_ready & observed & (np.abs(z) >= cfg.shift_z)
+        # Each slot is visited once a season: it learns at the scale's own rate per visit.
+        eta_fine = np.maximum(spec.eta, 1.0 / (seasons_seen + 1.0))
+        ratio = np.abs(clipped) / np.maximum(self.scale, cfg.absolute_floor)
+        fine_delta = np.where(
+            scale_ready & ~far,
+            eta_fine * (np.minimum(ratio, cfg.clip * fine_scale) - fine_scale),
+            0.0,
+        ).astype(np.float32)
+        fine_scale += fine_delta
+        self.fine_scale_sum += fine_delta
+        relative = fine_scale / (self.fine_scale_sum / slots)
+        self.scale += np.where(far, 0.0, eta) * (np.abs(clipped) / relative - self.scale)
 
         # Level shifts: consecutive residuals beyond the shift threshold on one side.
-        far = scale_ready & observed & (np.abs(z) >= cfg.shift_z)
         side = np.sign(z).astype(np.int16)
         same = far & (np.sign(self.run) == side)
         self.run = np.where(
@@ -389,6 +420,7 @@ class DetectorModel:
             sensitivity=np.array(self.sensitivity),
             fine=self.fine,
             coarse=self.coarse,
+            fine_scale=self.fine_scale,
             sample=self.sample,
             **arrays,
         )
@@ -411,5 +443,6 @@ class DetectorModel:
                 setattr(model, name, stored[name].astype(dtype))
             model.fine = stored["fine"]
             model.coarse = stored["coarse"]
+            model.fine_scale = stored["fine_scale"]
             model.sample = stored["sample"]
         return model

@@ -1,4 +1,4 @@
-"""``connector demo`` end to end, shortened: 14 days of history, 6 hours of continuous crawl.
+"""``connector demo`` end to end, shortened: 14 days of history, 48 hours of continuous crawl.
 
 Runs the real synthesized state machines in the embedded runtime over a generated
 warehouse, then checks what a newcomer gets: a summary, the bucket exported with one
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from connector.cli import local
 
 pytestmark = pytest.mark.e2e
 
-DAYS, HOURS = 14, 6
+# 48 continuous hours hold the demo's five labelled anomalies, one of each kind.
+DAYS, HOURS = 14, 48
+HOURS_PER_WEEK = 7 * 24
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,13 @@ def test_demo_summary_counts_what_was_crawled_and_detected(demo_run) -> None:
     # And the bucket holds exactly the warehouse's rows of the crawled range, 21 × 2 series
     assert figures["rows"] == (DAYS * 24 + HOURS) * 21
     assert figures["series"] == 42
-    # And the labelled spike in the continuous hours is found
-    assert figures["continuous"]["labelled"] >= 1
-    assert figures["continuous"]["found"] == figures["continuous"]["labelled"]
+    # And the issue's target holds on the continuous hours: recall of the labelled
+    # windows >= 90% (every kind: spike, outage, drop, revenue-only drop, level shift)
+    # with at most one false alert per metric-week
+    live = figures["continuous"]
+    assert live["labelled"] == 5
+    assert live["found"] >= 0.9 * live["labelled"]
+    assert live["false_alerts"] <= figures["series"] * HOURS / HOURS_PER_WEEK
     assert "Historical intervals crawled" in stdout and "report.html" in stdout
 
 
@@ -60,7 +67,8 @@ def test_demo_exports_one_folder_per_interval_start(demo_run) -> None:
 
     # Then the continuous folders are named by interval START, one per hour crawled
     folders = sorted(p.relative_to(live).as_posix() for p in live.glob("*/*") if p.is_dir())
-    assert folders == [f"20260119/{hour:02d}00" for hour in range(HOURS)]
+    first = datetime(2026, 1, 19)
+    assert folders == [f"{first + timedelta(hours=h):%Y%m%d/%H%M}" for h in range(HOURS)]
     assert any((output / "bucket" / "ecommerce" / "historical").iterdir())
 
 

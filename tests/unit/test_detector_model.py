@@ -62,6 +62,40 @@ def test_flags_a_value_normal_by_day_but_wrong_at_night() -> None:
     assert result.score[0] >= ALERT
 
 
+def multiplicative(n_hours: int, *, seed: int = 0) -> np.ndarray:
+    """A business series: a strong daily cycle whose noise grows with the level (5%)."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(n_hours)
+    level = 100 * (1 + 0.7 * np.cos(2 * np.pi * (hours % 24 - 20) / 24))
+    return (level * rng.normal(1, 0.05, n_hours))[None, :]
+
+
+def test_flags_a_drop_at_a_quiet_hour_of_a_series_noisier_when_busy() -> None:
+    # Given four weeks of a series with 5% noise: ~9 at its evening peak, ~2 at dawn
+    values = multiplicative(24 * 29)
+    model = DetectorModel.fit(values[:, : 24 * 28], starts(24 * 28), Frequency.PT1H)
+    # When 08:00, a quiet hour, falls to a third of its usual value
+    for t in range(24 * 28, 24 * 28 + 8):
+        model.score_update(values[:, t], starts(1, t)[0])
+    result = model.score_update(values[:, 24 * 28 + 8] / 3, starts(1, 24 * 28 + 8)[0])
+    # Then it alerts: measured against the noise of that hour, not of the whole day
+    assert result.score[0] >= ALERT
+
+
+def test_an_outage_does_not_blunt_the_detection_of_the_next_incident() -> None:
+    # Given a trained model of a business series that then had a six-hour outage
+    values = multiplicative(24 * 36)
+    model = DetectorModel.fit(values[:, : 24 * 28], starts(24 * 28), Frequency.PT1H)
+    values[0, 24 * 28 + 14 : 24 * 28 + 20] = 0.0
+    for t in range(24 * 28, 24 * 35 + 7):
+        model.score_update(values[:, t], starts(1, t)[0])
+    # When, a week later, a quiet hour falls to a third
+    t = 24 * 35 + 7
+    result = model.score_update(values[:, t] / 3, starts(1, t)[0])
+    # Then it alerts: the outage's residuals did not inflate the noise scale
+    assert result.score[0] >= ALERT
+
+
 @pytest.mark.parametrize("change", [+0.5, -0.5])
 def test_level_shift_alerts_then_becomes_the_new_normal(change: float) -> None:
     # Given a trained model

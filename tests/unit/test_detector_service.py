@@ -574,3 +574,23 @@ def test_grouping_keeps_a_combination_together_and_names_what_is_shared() -> Non
     ]
     (only,) = group_anomalies(lone)
     assert only["group_by"] == {} and len(only["series"]) == 2
+
+
+@pytest.mark.parametrize(("alert_threshold", "recorded"), [(70, [60.0]), (30, [40.0, 60.0])])
+def test_records_anomalies_down_to_the_alert_threshold_when_it_is_lower(
+    alert_threshold: int, recorded: list[float]
+) -> None:
+    # Given one interval where two series score 40 and 60 (below the recording floor of
+    # 50 and above it) and a third is still learning with a high score
+    params = make_params(alert_threshold=alert_threshold)
+    n = 2 * len(params.measures)
+    scores = np.array([40.0, 60.0, 90.0] + [0.0] * (n - 3))
+    statuses = np.array(["ok", "ok", "learning"] + ["ok"] * (n - 3))
+    result = SimpleNamespace(score=scores, expected=np.ones(n), status=statuses)
+    combinations = [tuple(f"{d}{i}" for d in params.dimensions) for i in range(2)]
+    # When the interval's anomaly groups are formed
+    groups = service._groups(result, np.ones(n), combinations, params)
+    # Then series are recorded from 50, or from the alert threshold when it is lower
+    # (or those alerts could never fire), and a learning series never
+    severities = sorted(s["severity"] for g in groups for s in g["series"])
+    assert severities == recorded
