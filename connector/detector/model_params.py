@@ -75,9 +75,7 @@ FREQUENCY_SPECS = MappingProxyType(
         "PT10M": FrequencySpec(
             "PT10M", 10 * _MINUTE, _DAY, 10 * _MINUTE, _WEEK, _HOUR, 0.1, 0.03, 0.02, 0.02, 4, 48
         ),
-        "PT1H": FrequencySpec(
-            "PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 0.05, 0.05, 3, 4
-        ),
+        "PT1H": FrequencySpec("PT1H", _HOUR, _DAY, _HOUR, _WEEK, _HOUR, 0.1, 0.2, 0.05, 0.05, 3, 4),
         # Daily data: the day of the week is the season; a one-slot coarse profile is off.
         "P1D": FrequencySpec("P1D", _DAY, _WEEK, _DAY, _WEEK, _WEEK, 0.15, 0.0, 0.1, 0.1, 2, 4),
     }
