@@ -8,20 +8,24 @@ runtime sets the same names when it calls the handlers in-process.
 - ``DATA_BUCKET``: the data bucket;
 - ``UNLOAD_ROLE_ARN``: the role Redshift assumes for UNLOAD;
 - ``PARAMS_KEY``: where the detector functions read params.json in the bucket.
+
+:func:`aws_client` gives the handlers their boto3 clients, made once per warm container.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connector.errors import ConnectorError, PlanError
 
-__all__ = ["EventError", "HandlerSettings", "SettingsError", "parse_event"]
+__all__ = ["EventError", "HandlerSettings", "SettingsError", "aws_client", "parse_event"]
 
 EventModel = TypeVar("EventModel", bound=BaseModel)
 
@@ -79,3 +83,24 @@ class HandlerSettings(BaseModel):
         if self.params_path.is_absolute():
             return self.params_path
         return (self.task_root or Path.cwd()) / self.params_path
+
+
+_CLIENT_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+_clients: dict[tuple[str | None, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client for ``service``, made on first use and kept for later invocations.
+
+    Creating a client loads its service model (10-15 ms); Lambda reuses a warm
+    container's module state, so handlers keep their clients, as AWS recommends. The
+    client is keyed by the region and endpoint variables it was made under, so a
+    process that changes them (the offline runtime, tests) gets a matching client.
+    """
+    key = (service, *(os.environ.get(name) for name in _CLIENT_VARIABLES))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = boto3.client(service)
+        return client

@@ -21,7 +21,6 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -32,6 +31,7 @@ from connector.detector.service import (
     check_backend_available,
     load_deployed_params,
 )
+from connector.handler_env import aws_client
 from connector.storage import S3ObjectStore
 
 logger = Logger(service="detector-builder")
@@ -60,7 +60,7 @@ class BuildEvent(BaseModel):
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     settings = Settings.model_validate(os.environ)
     request = BuildEvent.model_validate(event or {})
-    store = S3ObjectStore(boto3.client("s3"), settings.bucket)
+    store = S3ObjectStore(aws_client("s3"), settings.bucket)
     params = load_deployed_params(store, settings.params_key, role_arn=settings.role_arn)
     # Before any client is made: botocore without lookoutmetrics would fail obscurely.
     check_backend_available(params)
@@ -70,7 +70,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         now=datetime.now(UTC),
         force=request.force,
         lookoutmetrics_client=(
-            boto3.client("lookoutmetrics") if params.detector.backend == "lookoutmetrics" else None
+            aws_client("lookoutmetrics") if params.detector.backend == "lookoutmetrics" else None
         ),
         alert_topic_arn=settings.alert_topic_arn or None,
     )

@@ -27,7 +27,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -35,7 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.config import load_params
 from connector.crawl import finish_continuous, record_history
-from connector.handler_env import EventError, HandlerSettings, parse_event
+from connector.handler_env import EventError, HandlerSettings, aws_client, parse_event
 from connector.storage import S3ObjectStore
 
 logger = Logger(service="finish-run")
@@ -105,7 +104,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(run_id=run_id, crawl=request.crawl)
     settings = HandlerSettings.from_env()
     params = load_params(settings.resolved_params_path)
-    store = S3ObjectStore(boto3.client("s3"), settings.bucket)
+    store = S3ObjectStore(aws_client("s3"), settings.bucket)
     now = datetime.now(UTC)
     if isinstance(request, HistoricalFinish):
         result = record_history(

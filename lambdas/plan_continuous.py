@@ -34,7 +34,6 @@ import os
 from datetime import timedelta
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -42,7 +41,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from connector.config import load_params
 from connector.crawl import check_plan_size, publish_params, start_continuous
-from connector.handler_env import EventError, HandlerSettings, SettingsError, parse_event
+from connector.handler_env import (
+    EventError,
+    HandlerSettings,
+    SettingsError,
+    aws_client,
+    parse_event,
+)
 from connector.storage import S3ObjectStore
 
 logger = Logger(service="plan-continuous")
@@ -95,7 +100,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     settings = HandlerSettings.from_env()
     params = load_params(settings.resolved_params_path)
-    store = S3ObjectStore(boto3.client("s3"), settings.bucket)
+    store = S3ObjectStore(aws_client("s3"), settings.bucket)
     if publish_params(store, settings.params_key, settings.resolved_params_path.read_text("utf-8")):
         logger.info("params.json published", extra={"key": settings.params_key})
     ask = request.input

@@ -31,7 +31,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,7 +38,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from connector.config import load_params
 from connector.crawl import check_plan_size, historical_window, plan_historical, publish_params
-from connector.handler_env import HandlerSettings, parse_event
+from connector.handler_env import HandlerSettings, aws_client, parse_event
 from connector.storage import S3ObjectStore
 
 logger = Logger(service="plan-historical")
@@ -74,7 +73,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(execution_id=request.execution_id)
     settings = HandlerSettings.from_env()
     params = load_params(settings.resolved_params_path)
-    store = S3ObjectStore(boto3.client("s3"), settings.bucket)
+    store = S3ObjectStore(aws_client("s3"), settings.bucket)
     if publish_params(store, settings.params_key, settings.resolved_params_path.read_text("utf-8")):
         logger.info("params.json published", extra={"key": settings.params_key})
     now = datetime.now(UTC)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from connector.detector.service import load_deployed_params, score_interval
+from connector.handler_env import aws_client
 from connector.intervals import Interval
 from connector.storage import S3ObjectStore
 
@@ -70,14 +70,14 @@ class ScoreEvent(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.model_validate(os.environ)
     request = ScoreEvent.model_validate(event)
-    store = S3ObjectStore(boto3.client("s3"), settings.bucket)
+    store = S3ObjectStore(aws_client("s3"), settings.bucket)
     params = load_deployed_params(store, settings.params_key)
     summary = score_interval(
         params,
         store,
         request.interval,
-        sns_client=boto3.client("sns") if settings.alert_topic_arn else None,
-        lambda_client=boto3.client("lambda") if params.alert_lambda_arn else None,
+        sns_client=aws_client("sns") if settings.alert_topic_arn else None,
+        lambda_client=aws_client("lambda") if params.alert_lambda_arn else None,
         alert_topic_arn=settings.alert_topic_arn or None,
     )
     logger.info("interval scored", extra={"summary": summary})

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from connector.errors import PlanError
-from connector.handler_env import EventError, HandlerSettings, SettingsError
+from connector.handler_env import EventError, HandlerSettings, SettingsError, aws_client
 
 # The handlers live in the top-level ``lambdas`` package (the Lambda asset root).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -246,3 +246,19 @@ def test_relative_params_path_is_read_from_the_task_root() -> None:
         {"DATA_BUCKET": BUCKET, "UNLOAD_ROLE_ARN": ROLE, "LAMBDA_TASK_ROOT": "/var/task"}
     )
     assert settings.resolved_params_path == Path("/var/task/params.json")
+
+
+def test_handlers_keep_one_client_per_service_and_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the variables Lambda sets
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    first, again = aws_client("s3"), aws_client("s3")
+    # When the region changes (the offline runtime, a test), the client follows it
+    monkeypatch.setenv("AWS_REGION", "us-east-2")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    other = aws_client("s3")
+    assert first is again
+    assert first.meta.region_name == "eu-west-1"
+    assert other is not first and other.meta.region_name == "us-east-2"
+    assert aws_client("sns") is not first
