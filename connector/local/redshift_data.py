@@ -219,12 +219,8 @@ def _unloaded_column(name: str, duck_type: str) -> str:
     return f"{value} AS {_ident(name.lower())}"
 
 
-def _has_outer_limit(query: str) -> bool:
-    try:
-        expression = sqlglot.parse_one(query, read="redshift")
-    except SqlglotError:
-        return False  # transpile() has already reported what it could not read
-    return expression.args.get("limit") is not None or expression.args.get("fetch") is not None
+def _has_outer_limit(statement: exp.Expression) -> bool:
+    return statement.args.get("limit") is not None or statement.args.get("fetch") is not None
 
 
 def _split_s3_uri(uri: str) -> tuple[str, str]:
@@ -238,6 +234,11 @@ def transpile(sql: str) -> tuple[str, bool]:
     Raises ``ValueError`` with the parser's message when ``sql`` is not exactly one
     statement sqlglot can read as Redshift.
     """
+    statement = _parse(sql)
+    return statement.sql(dialect="duckdb"), isinstance(statement, exp.Query)
+
+
+def _parse(sql: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(sql, read="redshift") if s is not None]
     except SqlglotError as exc:
@@ -248,7 +249,7 @@ def transpile(sql: str) -> tuple[str, bool]:
             "use batch_execute_statement for several"
         )
     (statement,) = statements
-    return statement.sql(dialect="duckdb"), isinstance(statement, exp.Query)
+    return statement
 
 
 class DuckDBDataApi:
@@ -581,16 +582,17 @@ class DuckDBDataApi:
             listed = self._s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
             if listed.get("KeyCount", 0):
                 raise ValueError(_NOT_EMPTY)
-        query, returns_rows = transpile(parts.query)
-        if not returns_rows:
+        statement = _parse(parts.query)
+        if not isinstance(statement, exp.Query):
             raise ValueError("UNLOAD needs a SELECT query")
-        if _has_outer_limit(parts.query):
+        if _has_outer_limit(statement):
             # Redshift refuses it too; failing here keeps a template that only works
             # offline from reaching a deployment.
             raise ValueError(
                 "Limit clause is not supported in the outer select of UNLOAD; "
                 "use SELECT * FROM (... LIMIT n)"
             )
+        query = statement.sql(dialect="duckdb")
         relation = cursor.sql(query)
         select = ", ".join(
             _unloaded_column(name, str(type_))
@@ -609,11 +611,16 @@ class DuckDBDataApi:
             written = int(counts[0][0]) if counts else 0
             files = sorted((Path(scratch) / "out").iterdir(), key=lambda p: _file_index(p.name))
             size = sum(path.stat().st_size for path in files)
+            # A writer that can adopt the file (moto_hooks.MotoS3Writer) stores it
+            # without a copy; any other S3 client gets the bytes.
+            put_file = getattr(self._s3, "put_file", None)
             for index, path in enumerate(files):
+                key = prefix + fmt.object_name(index)
+                if put_file is not None:
+                    put_file(Bucket=bucket, Key=key, path=path)
+                    continue
                 with path.open("rb") as body:
-                    self._s3.put_object(
-                        Bucket=bucket, Key=prefix + fmt.object_name(index), Body=body
-                    )
+                    self._s3.put_object(Bucket=bucket, Key=key, Body=body)
         return written, size
 
 
