@@ -20,9 +20,29 @@ a moto upgrade moves what it patches:
 4. **UNLOAD's uploads.** Sent through botocore, every file is serialised into an HTTP
    request that moto parses again in pure Python (aws-chunked decoding alone costs
    seconds per 100 MB; see bench/crawl.md). :class:`MotoS3Writer` hands the files to
-   moto's S3 backend directly, which keeps the emulated UNLOAD near DuckDB's own COPY.
+   moto's S3 backend directly: ``put_file`` makes the file DuckDB wrote the object's
+   own storage (moto's ``FakeKey._value_buffer``, a spooled temporary file that moto
+   reads, hashes and closes), so not one byte is copied and the emulated UNLOAD costs
+   what DuckDB's own COPY costs.
+5. **Execution end.** moto runs an execution on a thread and only lets a caller poll
+   ``DescribeExecution``; each poll is a request served on this process's GIL, and a
+   back-off makes a waiter late by up to its last pause. The interpreter's end-of-run
+   callback (``BaseExecutionWorkerCommunication.terminated``) also calls a listener
+   with the execution ARN, so :meth:`LocalRuntime.wait` wakes the moment a run ends.
+6. **The interpreter's clients.** For every task it runs (each Lambda invoke, each
+   ``executeStatement`` and ``describeStatement``), moto's interpreter builds a new
+   boto3 client (``asl.utils.boto_client.boto_client_for``): 5-40 ms of CPU on the
+   GIL the statements and handlers also need, more than a small crawl's own work.
+   The clients are kept per region and service, for the process's life, as AWS's
+   own service integrations keep their connections; botocore clients are thread-safe.
+7. **Definition parsing.** Every execution re-parses its state machine's definition
+   with moto's ANTLR grammar in pure Python (about 15-25 ms for the historical crawl,
+   before the first state runs). The parse tree depends only on the definition text
+   and is only read afterwards, so it is kept per definition; the evaluation
+   components are still built fresh from it for each execution
+   (``AmazonStateLanguageParser.parse``).
 
-:func:`installed` applies all three for the duration of a ``with`` block and restores
+:func:`installed` applies them all for the duration of a ``with`` block and restores
 moto afterwards. The patches are process-wide (moto's backends are), so one runtime
 at a time per process.
 """
@@ -30,22 +50,30 @@ at a time per process.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.s3.models import s3_backends
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
+    state_task_service_sns,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (  # noqa: E501
     StateTaskService,
 )
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from connector.local.redshift_data import DataApiError
 
@@ -54,8 +82,11 @@ __all__ = [
     "LambdaInvoker",
     "LambdaResult",
     "MotoS3Writer",
+    "client_cache_hook",
+    "execution_end_hook",
     "installed",
     "lambda_invoke_hook",
+    "parse_cache_hook",
     "redshift_data_hook",
     "service_name_hook",
 ]
@@ -208,12 +239,137 @@ class MotoS3Writer:
         return self._client.list_objects_v2(**request)
 
     def put_object(self, *, Bucket: str, Key: str, Body: BinaryIO) -> None:
-        backend = s3_backends[self._account_id][self._partition]
-        backend.put_object(Bucket, Key, Body.read())
+        self._backend().put_object(Bucket, Key, Body.read())
+
+    def put_file(self, *, Bucket: str, Key: str, path: Path) -> None:
+        """Store the file at ``path`` as the object without copying it, and remove its name.
+
+        The object is created through moto's own ``put_object`` (so bucket checks,
+        default encryption, versioning and notifications behave as for any upload),
+        empty, then its buffer is swapped for the open file, exactly as moto's spooled
+        buffer would hold a large object on disk. Its ETag is computed from the file when
+        first asked for. The data stays on disk until moto disposes of the key (deleted,
+        overwritten or the mock reset). Where an open file cannot be unlinked (Windows),
+        the bytes are copied as by :meth:`put_object`.
+        """
+        handle = path.open("r+b")
+        try:
+            path.unlink()
+        except OSError:
+            handle.close()
+            with path.open("rb") as body:
+                self.put_object(Bucket=Bucket, Key=Key, Body=body)
+            return
+        try:
+            key = self._backend().put_object(Bucket, Key, b"")
+            with key.lock:
+                key._value_buffer.close()
+                key._value_buffer = handle
+                key.contentsize = os.fstat(handle.fileno()).st_size
+                key._etag = None
+        except BaseException:
+            handle.close()
+            raise
+
+    def _backend(self) -> Any:
+        return s3_backends[self._account_id][self._partition]
 
 
 @contextmanager
-def installed(*, lambda_invoker: LambdaInvoker, data_api: DataApi) -> Iterator[None]:
+def execution_end_hook(listener: Callable[[str], None]) -> Iterator[None]:
+    """Call ``listener(execution_arn)`` once an execution has ended and its status is set.
+
+    It runs on the execution's own thread, after moto has recorded the final status,
+    output, error and cause, for every ending (succeeded, failed, aborted, timed out).
+    """
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        try:
+            original(self)
+        finally:
+            listener(self.execution.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseExecutionWorkerCommunication.terminated = original  # type: ignore[method-assign]
+
+
+# Every interpreter module that calls boto_client_for by its imported name.
+_CLIENT_USERS = (lambda_eval_utils, state_task_service_aws_sdk, state_task_service_sns)
+
+
+# Kept across runtimes: the clients hold no mock state (moto's stubber is process-wide,
+# switched on and off by each mock), and building one costs up to 40 ms.
+_interpreter_clients: dict[tuple[str, str, bool], Any] = {}
+_interpreter_clients_lock = threading.Lock()
+
+
+@contextmanager
+def client_cache_hook() -> Iterator[dict[tuple[str, str, bool], Any]]:
+    """Make the interpreter reuse one boto3 client per region and service; yields the cache."""
+    original = boto_client.boto_client_for
+    cache, lock = _interpreter_clients, _interpreter_clients_lock
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # Credentials (a state's Credentials field) change nothing under moto: not keyed.
+        key = (region, service, bool(boto_client.botocore_stubber.enabled))
+        with lock:
+            client = cache.get(key)
+            if client is None:
+                client = cache[key] = original(region, service, state_credentials)
+            return client
+
+    for module in _CLIENT_USERS:
+        module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    try:
+        yield cache
+    finally:
+        for module in _CLIENT_USERS:
+            module.boto_client_for = original  # type: ignore[attr-defined]
+
+
+_PARSE_CACHE_SIZE = 32
+
+
+@contextmanager
+def parse_cache_hook() -> Iterator[dict[str, Any]]:
+    """Parse each definition once; build fresh evaluation components per call.
+
+    Yields the cache (definition text -> parse tree). A definition with syntax errors
+    is not cached: it raises as before, every time.
+    """
+    original = AmazonStateLanguageParser.__dict__["parse"]
+    trees: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        with lock:
+            tree = trees.get(definition)
+        if tree is None:
+            _, tree = original.__func__(definition)
+            with lock:
+                if len(trees) >= _PARSE_CACHE_SIZE:
+                    trees.pop(next(iter(trees)))
+                trees[definition] = tree
+        return Preprocessor().visit(tree), tree
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+    try:
+        yield trees
+    finally:
+        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def installed(
+    *,
+    lambda_invoker: LambdaInvoker,
+    data_api: DataApi,
+    on_execution_end: Callable[[str], None] | None = None,
+) -> Iterator[None]:
     """All hooks at once, for one runtime; a second concurrent runtime is refused."""
     if not _active.acquire(blocking=False):
         raise RuntimeError("another local runtime is already running in this process")
@@ -222,6 +378,10 @@ def installed(*, lambda_invoker: LambdaInvoker, data_api: DataApi) -> Iterator[N
             stack.enter_context(service_name_hook())
             stack.enter_context(lambda_invoke_hook(lambda_invoker))
             stack.enter_context(redshift_data_hook(data_api))
+            stack.enter_context(client_cache_hook())
+            stack.enter_context(parse_cache_hook())
+            if on_execution_end is not None:
+                stack.enter_context(execution_end_hook(on_execution_end))
             yield
     finally:
         _active.release()

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,7 +24,13 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
-from moto.s3.models import S3Backend
+from moto.s3.models import FakeKey, S3Backend, s3_backends
+from moto.stepfunctions.parser.asl.parse.asl_parser import (
+    AmazonStateLanguageParser,
+    ASLParserException,
+)
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from connector.local import moto_hooks
 from connector.local.moto_hooks import LambdaResult
@@ -134,6 +141,22 @@ def test_moto_internals_the_hooks_patch_still_exist() -> None:
         "key_name",
         "value",
     ], "moto's S3Backend.put_object changed: hook 4 (MotoS3Writer) needs updating"
+    key = FakeKey("k", b"abc", DEFAULT_ACCOUNT_ID, REGION)
+    for attribute in ("_value_buffer", "contentsize", "_etag", "lock"):
+        assert hasattr(key, attribute), (
+            f"moto's FakeKey has no {attribute}: hook 4 (MotoS3Writer.put_file) needs updating"
+        )
+    key.dispose()
+    assert callable(BaseExecutionWorkerCommunication.terminated), (
+        "moto's execution-end callback moved: hook 5 (execution_end_hook) needs updating"
+    )
+    for module in moto_hooks._CLIENT_USERS:
+        assert module.boto_client_for is boto_client.boto_client_for, (
+            f"{module.__name__} no longer calls boto_client_for: hook 6 (client_cache_hook)"
+        )
+    assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod), (
+        "moto's ASL parser entry point changed: hook 7 (parse_cache_hook) needs updating"
+    )
 
 
 # --- hook 1: the redshiftdata service name -------------------------------------------
@@ -331,3 +354,154 @@ def test_s3_writer_puts_objects_that_the_s3_api_serves(aws: boto3.Session) -> No
     got = client.get_object(Bucket="data", Key="live/000")
     assert got["Body"].read() == b"a,b\n1,2\n"
     assert got["ETag"] == '"' + hashlib.md5(b"a,b\n1,2\n").hexdigest() + '"'
+
+
+def test_s3_writer_adopts_a_file_without_copying_it(aws: boto3.Session, tmp_path: Path) -> None:
+    # Given a file as DuckDB's COPY leaves it
+    client = aws.client("s3")
+    client.create_bucket(Bucket="data")
+    writer = moto_hooks.MotoS3Writer(client, DEFAULT_ACCOUNT_ID)
+    body = b"id,ts\n" + b"".join(b"%d,2026-01-01\n" % i for i in range(50_000))
+    path = tmp_path / "data_0.csv"
+    path.write_bytes(body)
+
+    # When it is put as an object
+    writer.put_file(Bucket="data", Key="historical/000", path=path)
+
+    # Then its name is gone (moto's key owns the open file) and the API serves it whole
+    assert not path.exists()
+    listed = client.list_objects_v2(Bucket="data", Prefix="historical/")["Contents"]
+    assert [(o["Key"], o["Size"]) for o in listed] == [("historical/000", len(body))]
+    assert listed[0]["ETag"] == '"' + hashlib.md5(body).hexdigest() + '"'
+    assert client.get_object(Bucket="data", Key="historical/000")["Body"].read() == body
+    ranged = client.get_object(Bucket="data", Key="historical/000", Range="bytes=0-5")
+    assert ranged["Body"].read() == body[:6]
+
+    # And overwriting and deleting it work as for any object, closing the adopted file
+    key = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object("data", "historical/000")
+    adopted = key._value_buffer
+    client.put_object(Bucket="data", Key="historical/000", Body=b"new")
+    assert client.get_object(Bucket="data", Key="historical/000")["Body"].read() == b"new"
+    client.delete_object(Bucket="data", Key="historical/000")
+    assert adopted.closed
+
+
+def test_s3_writer_put_file_into_a_missing_bucket_fails_as_put_object_does(
+    aws: boto3.Session, tmp_path: Path
+) -> None:
+    writer = moto_hooks.MotoS3Writer(aws.client("s3"), DEFAULT_ACCOUNT_ID)
+    path = tmp_path / "data_0.csv"
+    path.write_bytes(b"a\n1\n")
+    with pytest.raises(Exception, match="bucket does not exist") as put_file_error:
+        writer.put_file(Bucket="nope", Key="k", path=path)
+    with pytest.raises(Exception, match="bucket does not exist") as put_object_error:
+        writer.put_object(Bucket="nope", Key="k", Body=io.BytesIO(b"a\n1\n"))
+    assert type(put_file_error.value) is type(put_object_error.value)
+
+
+# --- hook 5: the end of an execution -------------------------------------------------
+
+
+def test_execution_end_hook_reports_each_ending_after_its_status_is_set(
+    aws: boto3.Session, role: str
+) -> None:
+    sfn = aws.client("stepfunctions")
+    seen: list[tuple[str, str]] = []
+
+    def listener(arn: str) -> None:
+        # The status is final when the listener runs
+        seen.append((arn, sfn.describe_execution(executionArn=arn)["status"]))
+
+    ok = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    failing = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "c"}}}
+    with moto_hooks.execution_end_hook(listener):
+        succeeded = run_state_machine(aws, role, ok)
+        failed = run_state_machine(aws, role, failing)
+    assert seen == [
+        (succeeded["executionArn"], "SUCCEEDED"),
+        (failed["executionArn"], "FAILED"),
+    ]
+    assert BaseExecutionWorkerCommunication.terminated is not None
+
+
+def test_execution_end_hook_restores_moto_on_exit() -> None:
+    original = BaseExecutionWorkerCommunication.terminated
+    with moto_hooks.execution_end_hook(lambda arn: None):
+        assert BaseExecutionWorkerCommunication.terminated is not original
+    assert BaseExecutionWorkerCommunication.terminated is original
+
+
+# --- hook 6: the interpreter keeps its boto3 clients ---------------------------------
+
+
+def test_client_cache_hook_builds_one_client_per_service_for_every_task(
+    aws: boto3.Session, role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    original = boto_client.boto_client_for
+
+    def counting(region: str, service: str, state_credentials: Any = None) -> Any:
+        built.append(service)
+        return original(region, service, state_credentials)
+
+    monkeypatch.setattr(boto_client, "boto_client_for", counting)
+    monkeypatch.setattr(moto_hooks, "_interpreter_clients", {})
+    definition = {
+        "StartAt": "Run",
+        "States": {
+            "Run": sdk_task(
+                "executeStatement",
+                {"Sql": "SELECT 1", "Database": "dev", "ClusterIdentifier": "c"},
+                ResultSelector={"Id.$": "$.Id"},
+                Next="Describe",
+            ),
+            "Describe": sdk_task(
+                "describeStatement",
+                {"Id.$": "$.Id"},
+                ResultSelector={"Status.$": "$.Status"},
+                End=True,
+            ),
+        },
+    }
+    with (
+        moto_hooks.service_name_hook(),
+        moto_hooks.redshift_data_hook(FakeDataApi()),
+        moto_hooks.client_cache_hook() as cache,
+    ):
+        first = run_state_machine(aws, role, definition)
+        second = run_state_machine(aws, role, definition)
+    # Four tasks over two runs, one client
+    assert (first["status"], second["status"]) == ("SUCCEEDED", "SUCCEEDED")
+    assert built == ["redshift-data"]
+    assert list(cache) == [(REGION, "redshift-data", True)]
+    for module in moto_hooks._CLIENT_USERS:
+        assert module.boto_client_for is counting
+
+
+# --- hook 7: each definition is parsed once ------------------------------------------
+
+
+def test_parse_cache_hook_parses_once_and_builds_fresh_components() -> None:
+    definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    original = AmazonStateLanguageParser.__dict__["parse"]
+    with moto_hooks.parse_cache_hook() as trees:
+        first_program, first_tree = AmazonStateLanguageParser.parse(definition)
+        second_program, second_tree = AmazonStateLanguageParser.parse(definition)
+        # A definition with a syntax error still raises, every time, and is not kept
+        for _ in range(2):
+            with pytest.raises(ASLParserException):
+                AmazonStateLanguageParser.parse('{"StartAt": ')
+        assert list(trees) == [definition]
+    assert first_tree is second_tree
+    assert first_program is not second_program
+    assert AmazonStateLanguageParser.__dict__["parse"] is original
+
+
+def test_parsed_once_state_machines_still_run(aws: boto3.Session, role: str) -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.r", "End": True}},
+    }
+    with moto_hooks.parse_cache_hook():
+        runs = [run_state_machine(aws, role, definition) for _ in range(3)]
+    assert [json.loads(r["output"]) for r in runs] == [{"r": {"n": 1}}] * 3

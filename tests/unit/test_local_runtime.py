@@ -7,6 +7,7 @@ executeStatement / Wait / describeStatement / Choice, Catch → SNS) and runs in
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -376,3 +377,17 @@ def test_a_file_that_is_not_a_duckdb_database_is_reported(tmp_path: Path, wareho
     # And it let go of moto: a runtime on a real warehouse starts afterwards
     with LocalRuntime(params, warehouse, tmp_path / "work", template=TEMPLATE) as runtime:
         assert runtime.data_bucket == "databucket"
+
+
+def test_the_runtime_freezes_the_heap_it_starts_with_and_thaws_it_after(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # Long-lived objects are kept out of full collections only while the runtime runs
+    params = Path(__file__).parents[2] / "params.json"
+    assert gc.get_freeze_count() == 0
+    with LocalRuntime(
+        params, warehouse, tmp_path / "work", template=TEMPLATE, handlers=HANDLERS
+    ) as local:
+        assert gc.get_freeze_count() > 0
+        assert local.run_historical(START, START + timedelta(hours=1)).succeeded
+    assert gc.get_freeze_count() == 0
