@@ -25,7 +25,6 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Protocol
 
-import sqlglot
 from sqlglot import Token, TokenType, exp
 from sqlglot.dialects.redshift import Redshift
 from sqlglot.errors import SqlglotError
@@ -157,6 +156,13 @@ def parse_select(
     INTO`` (it creates a table) and a LIMIT on the outermost SELECT (UNLOAD rejects it;
     a LIMIT inside a subquery is fine).
     """
+    return _parse_select_tokens(query, error=error, what=what)[0]
+
+
+def _parse_select_tokens(
+    query: str, *, error: type[ConnectorError], what: str
+) -> tuple[exp.Query, list[Token]]:
+    # Tokenized once: the tokens serve the command check, the parser and the caller.
     tokens = _tokenize(query, error=error, what=what)
     for index, token in enumerate(tokens):
         starts_statement = index == 0 or tokens[index - 1].token_type == TokenType.SEMICOLON
@@ -165,7 +171,7 @@ def parse_select(
         if starts_statement and token.token_type in _COMMAND_TOKENS:
             raise error(f"{what} holds {token.text.upper()}, not a SELECT; UNLOAD takes one SELECT")
     try:
-        parsed = sqlglot.parse(query, read="redshift")
+        parsed = _REDSHIFT.parser().parse(tokens, query)
     except SqlglotError as exc:
         raise error(f"{what} is not valid Redshift SQL: {_first_line(exc)}") from exc
     # sqlglot keeps a comment after the last ';' as a statement of its own (Semicolon)
@@ -189,7 +195,7 @@ def parse_select(
             f"{what} has a LIMIT on its outer SELECT, which UNLOAD rejects; wrap it: "
             "SELECT * FROM (<query> LIMIT n) AS limited"
         )
-    return statement
+    return statement, tokens
 
 
 def strip_statement(query: str, *, what: str = "the query") -> str:
@@ -198,8 +204,8 @@ def strip_statement(query: str, *, what: str = "the query") -> str:
     Checks that it is a single SELECT (:func:`parse_select`). Anything after the
     semicolon can only be comments and is dropped with it.
     """
-    parse_select(query, what=what)
-    for token in _tokenize(query):
+    _, tokens = _parse_select_tokens(query, error=UnloadError, what=what)
+    for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             return query[: token.start].strip()
     return query.strip()
