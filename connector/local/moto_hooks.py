@@ -41,8 +41,12 @@ a moto upgrade moves what it patches:
    and is only read afterwards, so it is kept per definition; the evaluation
    components are still built fresh from it for each execution
    (``AmazonStateLanguageParser.parse``).
+8. **Execution history.** ``GetExecutionHistory`` goes through moto's generic response
+   serialiser, which takes longer than a small crawl itself (hundreds of events, each
+   timestamp formatted and parsed back). :func:`execution_history` reads the same
+   events from the backend, as Python objects; not a patch, only a read.
 
-:func:`installed` applies them all for the duration of a ``with`` block and restores
+:func:`installed` applies hooks 1-7 for the duration of a ``with`` block and restores
 moto afterwards. The patches are process-wide (moto's backends are), so one runtime
 at a time per process.
 """
@@ -74,6 +78,7 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.asl.utils import boto_client
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from connector.local.redshift_data import DataApiError
 
@@ -329,6 +334,12 @@ def client_cache_hook() -> Iterator[dict[tuple[str, str, bool], Any]]:
     finally:
         for module in _CLIENT_USERS:
             module.boto_client_for = original  # type: ignore[attr-defined]
+
+
+def execution_history(account_id: str, region: str, execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's history events, as ``GetExecutionHistory`` lists them (one page)."""
+    backend = stepfunctions_parser_backends[account_id][region]
+    return list(backend.get_execution_history(execution_arn)["events"])
 
 
 _PARSE_CACHE_SIZE = 32

@@ -639,10 +639,7 @@ class LocalRuntime:
         return ticks
 
     def _history(self, execution_arn: str) -> HistorySummary:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
+        events = moto_hooks.execution_history(LOCAL_ACCOUNT, LOCAL_REGION, execution_arn)
         entered: Counter[str] = Counter()
         failures: list[str] = []
         for event in events:

@@ -505,3 +505,28 @@ def test_parsed_once_state_machines_still_run(aws: boto3.Session, role: str) -> 
     with moto_hooks.parse_cache_hook():
         runs = [run_state_machine(aws, role, definition) for _ in range(3)]
     assert [json.loads(r["output"]) for r in runs] == [{"r": {"n": 1}}] * 3
+
+
+# --- 8: the execution history, read from the backend ---------------------------------
+
+
+def test_execution_history_is_what_get_execution_history_lists(
+    aws: boto3.Session, role: str
+) -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Next": "F"},
+            "F": {"Type": "Fail", "Error": "E", "Cause": "why"},
+        },
+    }
+    described = run_state_machine(aws, role, definition)
+    arn = described["executionArn"]
+    api = aws.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+    read = moto_hooks.execution_history(DEFAULT_ACCOUNT_ID, REGION, arn)
+    assert [(e["id"], e["type"]) for e in read] == [(e["id"], e["type"]) for e in api]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in read if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["P", "F"]
+    assert read[-1]["executionFailedEventDetails"] == {"error": "E", "cause": "why"}
