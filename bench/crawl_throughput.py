@@ -40,7 +40,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -59,9 +59,6 @@ from connector.sql import render_query
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS = 92
-# 2208 hours in 4 equal chunks: params.json's max_concurrency (4) Map iterations, run
-# two at a time by the runtime's 2 statement workers on this 2-core machine.
-CHUNK_INTERVALS = DAYS * 24 // 4
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--repeat", type=int, default=3, help="runs per path; the best counts")
-    parser.add_argument("--chunk-intervals", type=int, default=CHUNK_INTERVALS)
+    parser.add_argument(
+        "--chunk-intervals",
+        type=int,
+        default=None,
+        help="crawl.chunk_intervals (default: the repository's params.json, 720 hours)",
+    )
     parser.add_argument("--statement-workers", type=int, default=2)
     parser.add_argument("--skip-naive-above", type=int, default=20_000_000)
     args = parser.parse_args()
@@ -157,7 +159,8 @@ def bench(
     params = load_params(params_path)
     window = Interval(info.start, info.end)
     query, _ = transpile(render_query("ecommerce.sql.j2", window=window, params=params))
-    copy = best(repeat, lambda: copy_path(info.path, query, tmp / "copy.csv"))
+    copies = [copy_path(info.path, query, tmp / "copy.csv") for _ in range(repeat)]
+    copy = min(copies, key=lambda r: r.seconds)
     runs = [
         end_to_end(params_path, template, info.path, window, tmp / f"run-{i}", statement_workers)
         for i in range(repeat)
@@ -170,7 +173,8 @@ def bench(
         f"runtime start-up {startups[0]:.2f}–{startups[-1]:.2f} s over {len(runs)} runs; "
         f"fastest crawl {fastest.result.seconds:.2f} s, of which UNLOADs (first submitted "
         f"to last ended) {fastest.unload_seconds:.2f} s, orchestration around them "
-        f"{fastest.result.seconds - fastest.unload_seconds:.2f} s"
+        f"{fastest.result.seconds - fastest.unload_seconds:.2f} s; all crawls "
+        f"{_seconds(run.result for run in runs)}, all COPYs {_seconds(copies)}"
     )
     results = [copy, fastest.result]
     if naive:
@@ -178,8 +182,8 @@ def bench(
     return results, detail
 
 
-def best(repeat: int, run: Callable[[], Result]) -> Result:
-    return min((run() for _ in range(repeat)), key=lambda r: r.seconds)
+def _seconds(results: Iterable[Result]) -> str:
+    return " ".join(f"{r.seconds:.3f}" for r in results) + " s"
 
 
 def copy_path(database: Path, query: str, target: Path) -> Result:
@@ -255,13 +259,14 @@ def naive_path(database: Path, query: str, target: Path) -> Result:
     return Result("naive (fetchmany + csv.writer, once)", rows, target.stat().st_size, seconds)
 
 
-def _write_params(path: Path, chunk_intervals: int) -> Path:
-    """The repository's params.json with the bench's chunking, like tests/e2e/conftest.py."""
+def _write_params(path: Path, chunk_intervals: int | None) -> Path:
+    """The repository's params.json, its queries_dir made absolute, chunking as asked."""
     params = json.loads((REPO / "params.json").read_text(encoding="utf-8"))
     params.pop("$schema", None)
     params["warehouse"]["cluster_identifier"] = "local-cluster"
     params["crawl"]["queries_dir"] = str(REPO / "queries")
-    params["crawl"]["chunk_intervals"] = chunk_intervals
+    if chunk_intervals is not None:
+        params["crawl"]["chunk_intervals"] = chunk_intervals
     path.write_text(json.dumps(params, indent=2), encoding="utf-8")
     return path
 
