@@ -339,7 +339,11 @@ def client_cache_hook() -> Iterator[dict[tuple[str, str, bool], Any]]:
 def execution_history(account_id: str, region: str, execution_arn: str) -> list[dict[str, Any]]:
     """The execution's history events, as ``GetExecutionHistory`` lists them (one page)."""
     backend = stepfunctions_parser_backends[account_id][region]
-    return list(backend.get_execution_history(execution_arn)["events"])
+    # The backend keeps each event's type as an enum member; the API sends its value.
+    return [
+        {**event, "type": getattr(event["type"], "value", event["type"])}
+        for event in backend.get_execution_history(execution_arn)["events"]
+    ]
 
 
 _PARSE_CACHE_SIZE = 32
