@@ -64,6 +64,7 @@ from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
+from moto.core.models import botocore_stubber
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.s3.models import s3_backends
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
@@ -320,7 +321,7 @@ def client_cache_hook() -> Iterator[dict[tuple[str, str, bool], Any]]:
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         # Credentials (a state's Credentials field) change nothing under moto: not keyed.
-        key = (region, service, bool(boto_client.botocore_stubber.enabled))
+        key = (region, service, bool(botocore_stubber.enabled))
         with lock:
             client = cache.get(key)
             if client is None:

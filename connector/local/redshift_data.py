@@ -219,7 +219,7 @@ def _unloaded_column(name: str, duck_type: str) -> str:
     return f"{value} AS {_ident(name.lower())}"
 
 
-def _has_outer_limit(statement: exp.Expression) -> bool:
+def _has_outer_limit(statement: exp.Expr) -> bool:
     return statement.args.get("limit") is not None or statement.args.get("fetch") is not None
 
 
@@ -238,7 +238,7 @@ def transpile(sql: str) -> tuple[str, bool]:
     return statement.sql(dialect="duckdb"), isinstance(statement, exp.Query)
 
 
-def _parse(sql: str) -> exp.Expression:
+def _parse(sql: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read="redshift") if s is not None]
     except SqlglotError as exc:
