@@ -1,9 +1,11 @@
 """Every hook the embedded runtime puts into moto's internals, and nothing else.
 
 moto (pinned exactly in pyproject.toml) executes Step Functions definitions, but
-three things our state machines need are missing; each is bridged here, in one place,
-and each has a test in ``tests/unit/test_local_moto_hooks.py`` that fails loudly when
-a moto upgrade moves what it patches:
+three things our state machines need are missing (1-3), and five paths are far slower
+than the DuckDB work they wrap (4-8: a 1M-row crawl took twice as long; see
+bench/crawl.md). Each is bridged here, in one place, and each has a test in
+``tests/unit/test_local_moto_hooks.py`` that fails loudly when a moto upgrade moves
+what it relies on:
 
 1. **Service name.** CDK's ``CallAwsService(service="redshiftdata")`` emits
    ``arn:aws:states:::aws-sdk:redshiftdata:*``; the interpreter passes ``redshiftdata``
@@ -46,8 +48,8 @@ a moto upgrade moves what it patches:
    timestamp formatted and parsed back). :func:`execution_history` reads the same
    events from the backend, as Python objects; not a patch, only a read.
 
-:func:`installed` applies hooks 1-7 for the duration of a ``with`` block and restores
-moto afterwards. The patches are process-wide (moto's backends are), so one runtime
+:func:`installed` applies hooks 1-3 and 5-7 for the duration of a ``with`` block and
+restores moto afterwards; 4 is an object the Data API writes through, 8 a function. The patches are process-wide (moto's backends are), so one runtime
 at a time per process.
 """
 
