@@ -333,7 +333,12 @@ class DuckDBDataApi:
             self._connection.close()
 
     def add_listener(self, listener: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``listener(describe_statement(...))`` each time a statement ends."""
+        """Call ``listener(describe_statement(...))`` each time a statement ends.
+
+        It is called before the end shows in ``describe_statement`` (so a caller who saw
+        a statement end also sees its listeners' effects), with the API's lock held: a
+        listener must be quick and must not call back into the API.
+        """
         self._listeners.append(listener)
 
     # --- the API ----------------------------------------------------------------------
@@ -410,23 +415,27 @@ class DuckDBDataApi:
         if self._describe_wait > 0:
             statement.ended.wait(self._describe_wait)
         with self._lock:
-            described: dict[str, Any] = {
-                "Id": statement.id,
-                "Status": statement.status,
-                "QueryString": statement.sql,
-                "CreatedAt": statement.created_at,
-                "UpdatedAt": statement.updated_at,
-                "Duration": statement.duration_ns,
-                "HasResultSet": statement.has_result_set,
-                "ResultRows": statement.result_rows,
-                "ResultSize": statement.result_size,
-                "RedshiftQueryId": statement.query_id,
-                "RedshiftPid": 1073741824,
-                "IsBatchStatement": False,
-                "ResultFormat": "JSON",
-            }
-            if statement.error is not None:
-                described["Error"] = statement.error
+            return self._described(statement)
+
+    def _described(self, statement: _Statement) -> dict[str, Any]:
+        # The caller holds self._lock.
+        described: dict[str, Any] = {
+            "Id": statement.id,
+            "Status": statement.status,
+            "QueryString": statement.sql,
+            "CreatedAt": statement.created_at,
+            "UpdatedAt": statement.updated_at,
+            "Duration": statement.duration_ns,
+            "HasResultSet": statement.has_result_set,
+            "ResultRows": statement.result_rows,
+            "ResultSize": statement.result_size,
+            "RedshiftQueryId": statement.query_id,
+            "RedshiftPid": 1073741824,
+            "IsBatchStatement": False,
+            "ResultFormat": "JSON",
+        }
+        if statement.error is not None:
+            described["Error"] = statement.error
         described.update({k: v for k, v in statement.request.items() if v is not None})
         return described
 
@@ -530,7 +539,6 @@ class DuckDBDataApi:
         finally:
             statement.cursor = None
             cursor.close()
-        self._notify(statement)
 
     def _query(self, cursor: duckdb.DuckDBPyConnection, statement: _Statement) -> None:
         sql, returns_rows = transpile(statement.sql)
@@ -565,13 +573,13 @@ class DuckDBDataApi:
         statement.updated_at = datetime.now(UTC)
         if statement.started_ns:
             statement.duration_ns = time.perf_counter_ns() - statement.started_ns
-        statement.ended.set()
-
-    def _notify(self, statement: _Statement) -> None:
+        # Listeners run before the end is visible: describe_statement waits for the lock
+        # held here, so whoever sees the statement ended knows its listeners have run.
         if self._listeners:
-            described = self._describe(statement.id)
+            described = self._described(statement)
             for listener in self._listeners:
                 listener(described)
+        statement.ended.set()
 
     def _unload(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> tuple[int, int]:
         """Run one UNLOAD; return the rows and bytes it wrote."""

@@ -329,3 +329,19 @@ def test_unload_refuses_a_limit_in_the_outer_select_like_redshift(
     assert refused["Status"] == "FAILED"
     assert "Limit clause" in refused["Error"]
     assert nested["Status"] == "FINISHED"
+
+
+def test_whoever_sees_a_statement_end_sees_its_listeners_effects(api: DuckDBDataApi) -> None:
+    # The listener is slow; a waiter must still find its effect once the end is visible
+    ended: list[str] = []
+
+    def slow_listener(described: dict[str, Any]) -> None:
+        time.sleep(0.05)
+        ended.append(described["Status"])
+
+    api.add_listener(slow_listener)
+    for sql in ("SELECT 1", "SELECT nope", "SELECT 2"):
+        statement_id = api.execute_statement(Sql=sql, **TARGET)["Id"]
+        api.wait(statement_id)
+        assert len(ended) == ["SELECT 1", "SELECT nope", "SELECT 2"].index(sql) + 1
+    assert ended == ["FINISHED", "FAILED", "FINISHED"]
