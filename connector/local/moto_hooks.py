@@ -49,8 +49,9 @@ what it relies on:
    events from the backend, as Python objects; not a patch, only a read.
 
 :func:`installed` applies hooks 1-3 and 5-7 for the duration of a ``with`` block and
-restores moto afterwards; 4 is an object the Data API writes through, 8 a function. The patches are process-wide (moto's backends are), so one runtime
-at a time per process.
+restores moto afterwards; 4 is an object the Data API writes through, 8 a function.
+The patches are process-wide (moto's backends are), so one runtime at a time per
+process.
 """
 
 from __future__ import annotations
