@@ -1,8 +1,8 @@
 """Every hook the embedded runtime puts into moto's internals, and nothing else.
 
 moto (pinned exactly in pyproject.toml) executes Step Functions definitions, but
-three things our state machines need are missing (1-3), and five paths are far slower
-than the DuckDB work they wrap (4-8: a 1M-row crawl took twice as long; see
+three things our state machines need are missing (1-3), and six paths are far slower
+than the DuckDB work they wrap (4-9: a 1M-row crawl took twice as long; see
 bench/crawl.md). Each is bridged here, in one place, and each has a test in
 ``tests/unit/test_local_moto_hooks.py`` that fails loudly when a moto upgrade moves
 what it relies on:
@@ -47,8 +47,13 @@ what it relies on:
    serialiser, which takes longer than a small crawl itself (hundreds of events, each
    timestamp formatted and parsed back). :func:`execution_history` reads the same
    events from the backend, as Python objects; not a patch, only a read.
+9. **JSONPath parsing.** Every path a state evaluates (``InputPath``, each ``.$``
+   parameter, ``ResultSelector``, ``ResultPath``) is parsed again by jsonpath-ng, which
+   builds a new PLY parser for it: a third of the interpreter's CPU in a crawl. The
+   parsed expressions are kept per path text (they are only read by ``find`` and
+   ``update_or_create``), in moto's two modules that call ``parse``.
 
-:func:`installed` applies hooks 1-3 and 5-7 for the duration of a ``with`` block and
+:func:`installed` applies hooks 1-3, 5-7 and 9 for the duration of a ``with`` block and
 restores moto afterwards; 4 is an object the Data API writes through, 8 a function.
 The patches are process-wide (moto's backends are), so one runtime at a time per
 process.
@@ -56,6 +61,7 @@ process.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -70,6 +76,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.models import botocore_stubber
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.s3.models import s3_backends
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -80,7 +87,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
@@ -94,6 +101,7 @@ __all__ = [
     "client_cache_hook",
     "execution_end_hook",
     "installed",
+    "json_path_cache_hook",
     "lambda_invoke_hook",
     "parse_cache_hook",
     "redshift_data_hook",
@@ -382,6 +390,23 @@ def parse_cache_hook() -> Iterator[dict[str, Any]]:
         AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
 
 
+# The modules of moto's interpreter that parse JSONPath, each with its own parse().
+_JSON_PATH_USERS = (json_path, result_path)
+
+
+@contextmanager
+def json_path_cache_hook() -> Iterator[None]:
+    """Parse each JSONPath text once per ``with`` block, in each module that parses."""
+    originals = {module: module.parse for module in _JSON_PATH_USERS}
+    for module, original in originals.items():
+        module.parse = functools.lru_cache(maxsize=1024)(original)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for module, original in originals.items():
+            module.parse = original  # type: ignore[attr-defined]
+
+
 @contextmanager
 def installed(
     *,
@@ -399,6 +424,7 @@ def installed(
             stack.enter_context(redshift_data_hook(data_api))
             stack.enter_context(client_cache_hook())
             stack.enter_context(parse_cache_hook())
+            stack.enter_context(json_path_cache_hook())
             if on_execution_end is not None:
                 stack.enter_context(execution_end_hook(on_execution_end))
             yield

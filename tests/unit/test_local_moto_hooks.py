@@ -157,6 +157,10 @@ def test_moto_internals_the_hooks_patch_still_exist() -> None:
     assert isinstance(AmazonStateLanguageParser.__dict__["parse"], staticmethod), (
         "moto's ASL parser entry point changed: hook 7 (parse_cache_hook) needs updating"
     )
+    for module in moto_hooks._JSON_PATH_USERS:
+        assert callable(getattr(module, "parse", None)), (
+            f"{module.__name__} no longer parses JSONPath with parse(): hook 9 needs updating"
+        )
 
 
 # --- hook 1: the redshiftdata service name -------------------------------------------
@@ -531,3 +535,54 @@ def test_execution_history_is_what_get_execution_history_lists(
     ]
     assert entered == ["P", "F"]
     assert read[-1]["executionFailedEventDetails"] == {"error": "E", "cause": "why"}
+
+
+# --- hook 9: each JSONPath is parsed once ---------------------------------------------
+
+
+def test_json_path_cache_hook_parses_each_path_once_and_restores_moto() -> None:
+    originals = [module.parse for module in moto_hooks._JSON_PATH_USERS]
+    with moto_hooks.json_path_cache_hook():
+        for module in moto_hooks._JSON_PATH_USERS:
+            assert module.parse("$.statement.sql") is module.parse("$.statement.sql")
+            assert module.parse("$.a") is not module.parse("$.b")
+    assert [module.parse for module in moto_hooks._JSON_PATH_USERS] == originals
+
+
+def test_cached_json_paths_still_read_and_write_each_executions_own_data(
+    aws: boto3.Session, role: str
+) -> None:
+    # Given paths in InputPath, Parameters, ResultSelector and ResultPath
+    definition = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {
+                "Type": "Pass",
+                "InputPath": "$.job",
+                "Parameters": {"sql.$": "$.sql", "n.$": "$.n"},
+                "ResultPath": "$.picked",
+                "Next": "Keep",
+            },
+            "Keep": {"Type": "Pass", "OutputPath": "$.picked", "End": True},
+        },
+    }
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"
+    ]
+    outputs = []
+    with moto_hooks.json_path_cache_hook():
+        for n in range(3):
+            job = {"job": {"sql": f"SELECT {n}", "n": n}}
+            execution = sfn.start_execution(
+                stateMachineArn=arn, name=f"run-{n}", input=json.dumps(job)
+            )
+            deadline = time.monotonic() + 20
+            while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
+                "status"
+            ] == "RUNNING":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            outputs.append(json.loads(described["output"]))
+    # Then each execution saw its own input through the same parsed paths
+    assert outputs == [{"sql": f"SELECT {n}", "n": n} for n in range(3)]
