@@ -3,8 +3,10 @@
 :class:`LocalRuntime` starts moto in-process with Step Functions in executing mode,
 creates the stack's resources through the ordinary boto3 APIs under the names
 :mod:`connector.local.resolve` gives them, and registers the synthesized state machine
-definitions unchanged. Lambda tasks call the real handlers in-process; Redshift Data
-API tasks run on :class:`~connector.local.redshift_data.DuckDBDataApi` over the
+definitions unchanged. Lambda tasks call the real handlers in-process, one at a time
+(environment variables are process-wide); a handler that runs past its function's
+``Timeout`` is reported as Lambda reports it (``Sandbox.Timedout``), though it was not
+stopped. Redshift Data API tasks run on :class:`~connector.local.redshift_data.DuckDBDataApi` over the
 user's DuckDB file; the bucket is moto's S3 and can be exported to a folder.
 
 EventBridge Scheduler does not fire in moto, so :meth:`LocalRuntime.drive_schedule`
@@ -426,7 +428,12 @@ class LocalRuntime:
             try:
                 if fault is not None and not fault:
                     raise InjectedFault(f"{function.handler} failed before running (injected)")
+                began = time.monotonic()
                 result = handler(event, context)
+                if time.monotonic() - began > function.timeout_seconds:
+                    # Lambda stops a function at its timeout; here it ran to the end, but
+                    # the state machine sees the failure AWS would report.
+                    return _timed_out(context)
                 if fault:
                     raise InjectedFault(f"{function.handler} died after its work (injected)")
                 return LambdaResult(json.dumps(result).encode())
@@ -791,6 +798,19 @@ def _lambda_error(exc: BaseException) -> LambdaResult:
         "errorMessage": str(exc),
         "errorType": type(exc).__name__,
         "stackTrace": traceback.format_exception(exc)[-5:],
+    }
+    return LambdaResult(json.dumps(body).encode(), "Unhandled")
+
+
+def _timed_out(context: _LambdaContext) -> LambdaResult:
+    # What Lambda answers for a function stopped at its timeout (FunctionError
+    # "Unhandled"); Step Functions names the error Sandbox.Timedout.
+    body = {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": (
+            f"RequestId: {context.aws_request_id} Error: Task timed out after "
+            f"{context.timeout_seconds:.2f} seconds"
+        ),
     }
     return LambdaResult(json.dumps(body).encode(), "Unhandled")
 

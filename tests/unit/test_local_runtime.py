@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,31 @@ def test_the_runtime_freezes_the_heap_it_starts_with_and_thaws_it_after(
         assert gc.get_freeze_count() > 0
         assert local.run_historical(START, START + timedelta(hours=1)).succeeded
     assert gc.get_freeze_count() == 0
+
+
+def test_a_handler_that_outlives_its_timeout_fails_as_in_aws(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # Given the plan function with a 1 s timeout and a handler that takes longer
+    template = json.loads(json.dumps(TEMPLATE))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            resource["Properties"]["Timeout"] = 1
+
+    def slow_plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        time.sleep(1.05)
+        return plan(event, context)
+
+    params = Path(__file__).parents[2] / "params.json"
+    with LocalRuntime(
+        params,
+        warehouse,
+        tmp_path / "work",
+        template=template,
+        handlers={"lambdas.plan_local_test.handler": slow_plan},
+    ) as local:
+        result = local.run_historical(START, START + timedelta(hours=1))
+    # Then the state machine got Lambda's timeout error, not the late result
+    assert result.status == "FAILED"
+    assert result.error == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in (result.cause or "")
