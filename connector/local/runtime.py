@@ -6,8 +6,9 @@ creates the stack's resources through the ordinary boto3 APIs under the names
 definitions unchanged. Lambda tasks call the real handlers in-process, one at a time
 (environment variables are process-wide); a handler that runs past its function's
 ``Timeout`` is reported as Lambda reports it (``Sandbox.Timedout``), though it was not
-stopped. Redshift Data API tasks run on :class:`~connector.local.redshift_data.DuckDBDataApi` over the
-user's DuckDB file; the bucket is moto's S3 and can be exported to a folder.
+stopped. Redshift Data API tasks run on
+:class:`~connector.local.redshift_data.DuckDBDataApi` over the user's DuckDB file; the
+bucket is moto's S3 and can be exported to a folder.
 
 EventBridge Scheduler does not fire in moto, so :meth:`LocalRuntime.drive_schedule`
 plays its part: it starts the continuous crawl once per closed interval with the
