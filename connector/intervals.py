@@ -534,7 +534,8 @@ def expand_path(template: str, interval_start: datetime, tz: tzinfo | None = Non
     ``s3://b/p/live/20260301/1000/`` (the 2022 connector used the END: off by one).
     The wall clock is ``interval_start``'s own, or ``tz``'s when given; intervals from
     this module already carry the detector zone's offset. In a fall-back hour two
-    sub-daily intervals share their local wall clock and hence their folder.
+    sub-daily intervals share their local wall clock and hence their folder
+    (:func:`connector.sql.unload_target` gives their files distinct names).
     Raises :class:`PathTemplateError` naming an unsupported pattern or a stray brace.
     """
     _check_time(interval_start, "interval start")

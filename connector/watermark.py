@@ -662,11 +662,28 @@ def _folder_key(params: Params, bucket: str, interval: Interval) -> str:
 def find_gaps(
     params: Params, bucket: str, expected: Iterable[Interval], keys: Iterable[str]
 ) -> list[Interval]:
-    """The ``expected`` intervals whose live folder holds no object among ``keys``."""
-    landed = {key.rsplit("/", 1)[0] + "/" for key in keys}
-    return [
-        interval for interval in expected if _folder_key(params, bucket, interval) not in landed
-    ]
+    """The ``expected`` intervals whose live folder holds no object among ``keys``.
+
+    An interval that shares its folder with another (a DST fall-back repeats its wall
+    clock) needs an object under its own name prefix, not just any in the folder.
+    """
+    folders: set[str] = set()
+    files: set[tuple[str, str]] = set()
+    for key in keys:
+        folder, _, name = key.rpartition("/")
+        folders.add(folder + "/")
+        files.add((folder + "/", name))
+    missing = []
+    for interval in expected:
+        target = _folder_key(params, bucket, interval)
+        folder, _, prefix = target.rpartition("/")
+        if not prefix:
+            landed = target in folders
+        else:
+            landed = any(f == folder + "/" and n.startswith(prefix) for f, n in files)
+        if not landed:
+            missing.append(interval)
+    return missing
 
 
 def gaps(store: ObjectStore, params: Params, start: datetime, end: datetime) -> list[Interval]:

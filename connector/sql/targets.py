@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Literal
 
 from connector.errors import UnloadError
@@ -26,7 +26,12 @@ def unload_target(params: Params, kind: CrawlKind, interval: Interval) -> str:
     """The ``s3://`` name prefix an UNLOAD of ``interval`` writes to.
 
     Continuous: the interval's folder, the live path template expanded with the
-    interval START (``s3://bucket/prefix/live/20240301/0000/``). Historical: files
+    interval START (``s3://bucket/prefix/live/20240301/0000/``). When that start is a
+    wall-clock time the detector's zone shows twice (the hour a DST fall-back repeats),
+    both intervals have the same folder; each then writes files named by its start in
+    UTC (``…/20261101/0100/T0500Z_000`` and ``…/0100/T0600Z_000`` in New York), so
+    neither overwrites the other and the detector, which reads the whole folder and
+    keeps the rows of its interval, finds both. Historical: files
     directly under the historical prefix (the detector ignores sub-folders), named by
     the chunk's START in UTC (``s3://bucket/prefix/historical/20240301T0000_``) so that
     chunks never overwrite each other, even across a DST fall-back.
@@ -34,13 +39,22 @@ def unload_target(params: Params, kind: CrawlKind, interval: Interval) -> str:
     paths nor ``s3_bucket`` to derive them from.
     """
     if kind == "continuous":
-        return check_s3_uri(expand_path(params.live_path_template, interval.start))
+        folder = expand_path(params.live_path_template, interval.start, params.timezone)
+        if _repeated_wall_time(interval.start, params.timezone):
+            folder += interval.start.astimezone(UTC).strftime("T%H%MZ_")
+        return check_s3_uri(folder)
     if kind == "historical":
         prefix = params.historical_path
         if not prefix.endswith("/"):
             prefix += "/"
         return check_s3_uri(prefix + interval.start.astimezone(UTC).strftime("%Y%m%dT%H%M_"))
     raise UnloadError(f"crawl kind {kind!r} is unknown; use one of {', '.join(CRAWL_KINDS)}")
+
+
+def _repeated_wall_time(instant: datetime, zone: tzinfo) -> bool:
+    """Whether ``instant``'s wall clock in ``zone`` also names another instant (fold)."""
+    local = instant.astimezone(zone)
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
 def render_unload(

@@ -13,16 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from connector.local.demo_warehouse import generate
 from connector.local.runtime import LocalRuntime
 
 pytestmark = pytest.mark.e2e
@@ -189,3 +191,47 @@ def test_a_failing_statement_takes_the_catch_path_and_publishes_a_readable_messa
     assert "redrive-execution" in text  # and what to do next
     # And nothing was unloaded for the failed chunk
     assert not (tmp_path / "bucket" / runtime.params.data_prefix / "historical").exists()
+
+
+def test_the_hour_a_fall_back_repeats_lands_both_of_its_intervals(
+    template: dict[str, Any],
+    repo: Path,
+    params_writer: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    # Given a New York detector and a warehouse around the 2026 fall-back night, when
+    # 06:00Z turns 02:00 EDT back into 01:00 EST
+    params = params_writer(tmp_path / "params.json", queries_dir=repo / "queries")
+    data = json.loads(params.read_text(encoding="utf-8"))
+    data["detector"]["timezone"] = "America/New_York"
+    params.write_text(json.dumps(data), encoding="utf-8")
+    warehouse = tmp_path / "warehouse.duckdb"
+    generate(warehouse, start=datetime(2026, 10, 29, tzinfo=UTC), days=4, anomalies=False)
+    live_start = datetime(2026, 11, 1, 4, tzinfo=UTC)  # 00:00 EDT
+
+    # When history is crawled up to midnight and the schedule fires for four hours
+    with LocalRuntime(params, warehouse, tmp_path / "work", template=template) as runtime:
+        built = runtime.run_historical(datetime(2026, 10, 30, 4, tzinfo=UTC), live_start)
+        assert built.succeeded, (built.error, built.cause)
+        ticks = runtime.drive_schedule(live_start, intervals=4)
+        prefix = runtime.params.data_prefix
+        runtime.export_bucket(tmp_path / "bucket")
+    for tick in ticks:
+        assert tick.result.succeeded, (tick.result.error, tick.result.cause)
+
+    # Then the two 01:00 intervals share their folder, each with a file of its own,
+    # and every file holds exactly its UTC hour's rows (timestamps in New York time)
+    live = tmp_path / "bucket" / prefix / "live" / "20261101"
+    files = [path.relative_to(live).as_posix() for path in data_files(live)]
+    assert files == ["0000/000", "0100/T0500Z_000", "0100/T0600Z_000", "0200/000"]
+    for name, utc_hour, local_hour in [
+        ("0000/000", 4, "00"),
+        ("0100/T0500Z_000", 5, "01"),
+        ("0100/T0600Z_000", 6, "01"),
+        ("0200/000", 7, "02"),
+    ]:
+        rows = read_csv(live / name)
+        start = datetime(2026, 11, 1, utc_hour, tzinfo=UTC)
+        expected = warehouse_rows(warehouse, start, start + HOUR)
+        assert Counter(row[1:] for row in rows) == Counter(row[1:] for row in expected)
+        assert {row[0][:13] for row in rows} == {f"2026-11-01 {local_hour}"}

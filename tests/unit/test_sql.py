@@ -668,6 +668,32 @@ def test_targets_follow_the_detector_zone_for_folders_and_utc_for_files() -> Non
     )
 
 
+def test_the_hour_a_fall_back_repeats_gets_one_file_name_per_interval() -> None:
+    # Given an hourly New York detector over the 2026 fall-back night (06:00Z: 02:00 EDT
+    # becomes 01:00 EST, so 01:00 is on the wall twice)
+    params = make_params(
+        params_data(crawl={"prefix": "p"}, detector={"timezone": "America/New_York"})
+    )
+    starts = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in (4, 5, 6, 7)]
+    targets = [
+        unload_target(params, "continuous", Interval(t, t + timedelta(hours=1))) for t in starts
+    ]
+    # Then both 01:00 intervals share the folder but not a file name; the others are as ever
+    live = "s3://demo-bucket/p/live/20261101/"
+    assert targets == [live + "0000/", live + "0100/T0500Z_", live + "0100/T0600Z_", live + "0200/"]
+
+
+def test_five_minute_intervals_of_the_repeated_hour_are_kept_apart_too() -> None:
+    data = params_data(crawl={"prefix": "p"}, detector={"timezone": "America/New_York"})
+    data["detector_frequency"] = "PT5M"
+    params = make_params(data)
+    first, second = (datetime(2026, 11, 1, h, 35, tzinfo=UTC) for h in (5, 6))
+    step = timedelta(minutes=5)
+    assert unload_target(params, "continuous", Interval(first, first + step)) != unload_target(
+        params, "continuous", Interval(second, second + step)
+    )
+
+
 def test_render_unload_fills_an_empty_bucket() -> None:
     data = params_data(s3_bucket="")
     statement = render_unload(

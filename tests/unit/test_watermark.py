@@ -934,3 +934,19 @@ def test_random_runs_through_start_and_finish_never_overlap_and_converge(
     assert final is not None
     assert (final.end, final.lease) == (last_closed_interval(now, PARAMS.frequency).end, None)
     assert gaps(store, PARAMS, ORIGIN, final.end) == []
+
+
+def test_find_gaps_tells_apart_the_two_intervals_of_a_repeated_hour() -> None:
+    # Given New York's fall-back night, where 05:00Z and 06:00Z both start at 01:00
+    params = make_params(detector__timezone="America/New_York")
+    night = [
+        Interval(datetime(2026, 11, 1, h, tzinfo=UTC), datetime(2026, 11, 1, h + 1, tzinfo=UTC))
+        for h in (4, 5, 6, 7)
+    ]
+    folder = "ecommerce/live/20261101/"
+    keys = [folder + "0000/000", folder + "0100/T0500Z_000", folder + "0200/000"]
+    # Then the second 01:00 is a gap until its own file lands
+    assert find_gaps(params, "demo-bucket", night, keys) == [night[2]]
+    assert find_gaps(params, "demo-bucket", night, [*keys, folder + "0100/T0600Z_000"]) == []
+    # And a file of the first does not count for the second, nor a folder-less one
+    assert find_gaps(params, "demo-bucket", night[1:3], [folder + "0100/000"]) == night[1:3]
