@@ -305,6 +305,18 @@ def _offsets_at_utc(epoch: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     return offsets[inverse]
 
 
+def wall_clock(starts: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """UTC starts (``datetime64``) as the wall-clock times ``tz`` shows then (``datetime64[s]``).
+
+    The model's seasons index these, so a business's 9 o'clock stays one slot through
+    daylight-saving changes (by the UTC clock it moves an hour twice a year).
+    """
+    epoch = np.asarray(starts, dtype="datetime64[s]").astype(np.int64)
+    if tz.key == "UTC" or epoch.size == 0:
+        return epoch.astype("datetime64[s]")
+    return np.asarray(epoch + _offsets_at_utc(epoch, tz)).astype("datetime64[s]")
+
+
 def _local_to_utc(local: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     """Wall-clock epoch seconds in ``tz`` → UTC epoch seconds (earlier instant if ambiguous)."""
     if tz.key == "UTC":

@@ -8,8 +8,9 @@ Per series it tracks, online (what it does and why is measured in ``bench/detect
 
 * a **level** and two additive **seasonal profiles** indexed by the interval's time
   (time of day at the detector's resolution, and hour of the week; daily data uses the
-  day of the week), updated like Holt-Winters but with residuals clipped to a few
-  robust scales, so a spike does not bend the baseline;
+  day of the week) as given: the service passes the detector zone's wall clock; updated
+  like Holt-Winters but with residuals clipped to a few robust scales, so a spike does
+  not bend the baseline;
 * a robust **scale** (mean absolute residual) with a time-of-day profile of it (business
   metrics are noisier at their busy hours than at night), and the tail of the residual
   z-scores, so a spiky-by-nature series does not alert at every spike; the residual

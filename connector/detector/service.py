@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from connector.detector.alerts import AlertSender, SeriesAnomaly, alert_payload, group_anomalies
-from connector.detector.data import DatasetSpec, SeriesTable, read_history, read_interval
+from connector.detector.data import (
+    DatasetSpec,
+    SeriesTable,
+    read_history,
+    read_interval,
+    wall_clock,
+)
 from connector.errors import DetectorError
 from connector.intervals import align, expand_path
 from connector.storage import ObjectNotFoundError, PreconditionFailedError
@@ -56,6 +62,8 @@ NO_DETECTOR = (
 MIN_SEVERITY = 50.0
 # The share of history the backtest replays, as Lookout for Metrics split it (70/30).
 BACKTEST_SHARE = 0.3
+# The model indexes its seasons by the detector zone's wall clock (data.wall_clock).
+SEASON_CLOCK = "wall"
 # Fewer history intervals than this and the backtest is skipped: nothing to learn from.
 MIN_BACKTEST_INTERVALS = 20
 # Params that change what the model learned; any other change applies without retraining
@@ -259,7 +267,12 @@ def _build_builtin(
     table = read_history(store, params.historical_path, spec)
     model_cls = _model_class()
     report.backtest = _backtest(params, store, layout, version, table, spec, model_cls)
-    model = model_cls.fit(table.values, table.starts, params.frequency, **_model_options(params))
+    model = model_cls.fit(
+        table.values,
+        wall_clock(table.starts, spec.timezone),
+        params.frequency,
+        **_model_options(params),
+    )
 
     stamp = _stamp(now)
     folder = layout.version_dir(version)
@@ -279,6 +292,9 @@ def _build_builtin(
         "trained_at": now.astimezone(UTC).isoformat(),
         "trained_through": _iso(table.starts[-1]),
         "last_scored": None,
+        # Seasons follow the detector zone's wall clock; a model without this key (built
+        # before) learned them by the UTC clock and is scored that way until rebuilt.
+        "season_clock": SEASON_CLOCK,
     }
     _put_pointer(store, layout, new_pointer, previous=pointer)
 
@@ -306,7 +322,11 @@ def _backtest(
     if n < MIN_BACKTEST_INTERVALS:
         return None
     result = model_cls.backtest(
-        table.values, table.starts, params.frequency, share=BACKTEST_SHARE, **_model_options(params)
+        table.values,
+        wall_clock(table.starts, spec.timezone),
+        params.frequency,
+        share=BACKTEST_SHARE,
+        **_model_options(params),
     )
     lines: list[bytes] = []
     raised = alerts = 0
@@ -427,6 +447,8 @@ def score_interval(
     if added:
         model.extend(added * len(spec.measures))
     start64 = np.datetime64(start.astimezone(UTC).replace(tzinfo=None), "s")
+    if pointer.get("season_clock") == SEASON_CLOCK:
+        start64 = wall_clock(np.array([start64]), spec.timezone)[0]
     result = model.score_update(values, start64)
 
     groups = _groups(result, values, combinations, params)

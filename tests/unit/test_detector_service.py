@@ -594,3 +594,51 @@ def test_records_anomalies_down_to_the_alert_threshold_when_it_is_lower(
     # (or those alerts could never fire), and a learning series never
     severities = sorted(s["severity"] for g in groups for s in g["series"])
     assert severities == recorded
+
+
+def test_the_model_sees_wall_clock_times_and_older_models_keep_the_utc_clock(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Berlin detector (UTC+1 in January) whose model records the times it is given
+    seen: list[np.datetime64] = []
+    fit, score_update = StandInModel.fit.__func__, StandInModel.score_update  # type: ignore[attr-defined]
+
+    def recording_fit(cls: type, values: np.ndarray, starts: np.ndarray, *a: Any, **k: Any) -> Any:
+        seen.extend(np.asarray(starts)[:1])
+        return fit(cls, values, starts, *a, **k)
+
+    def recording_score(self: StandInModel, values: np.ndarray, start: np.datetime64) -> Any:
+        seen.append(start)
+        return score_update(self, values, start)
+
+    monkeypatch.setattr(StandInModel, "fit", classmethod(recording_fit))
+    monkeypatch.setattr(StandInModel, "score_update", recording_score)
+    store = aws["store"]
+    write_history(store)
+    params = make_params(detector={"timezone": "Europe/Berlin"})
+    build_detector(params, store, now=NOW)
+    local = datetime(2024, 1, 3, 2, tzinfo=ZoneInfo("Europe/Berlin"))
+    score_interval(params, store, write_interval_local(store, local))
+    # Then training and scoring both index the Berlin wall clock (the first hour of
+    # history, 00:00 Berlin, is 23:00Z on Dec 31)
+    assert seen[0] == np.datetime64("2024-01-01T00:00:00")
+    assert seen[-1] == np.datetime64("2024-01-03T02:00:00")
+
+    # And a model built before (no season_clock in its pointer) is scored by UTC clock
+    pointer_key = "shop/detector/model/current.json"
+    pointer = json.loads(store.get(pointer_key).body)
+    pointer.pop("season_clock")
+    store.put(pointer_key, json.dumps(pointer).encode())
+    later = local + timedelta(hours=2)
+    score_interval(params, store, write_interval_local(store, later))
+    assert seen[-1] == np.datetime64("2024-01-03T03:00:00")  # 04:00 Berlin = 03:00Z
+
+
+def write_interval_local(store: S3ObjectStore, local: datetime) -> Interval:
+    """An interval of naive local rows in its local folder (as a non-UTC crawl writes)."""
+    header = "timestamp,platform,marketplace,views,revenue\n"
+    store.put(
+        f"shop/live/{local:%Y%m%d}/{local:%H%M}/part_000",
+        (header + _rows(local.replace(tzinfo=None), COMBOS)).encode(),
+    )
+    return Interval(local, local + timedelta(hours=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from test_detector_service import make_params
@@ -77,3 +78,50 @@ def test_real_model_is_quiet_on_normal_data_and_alerts_on_a_spike() -> None:
         ).n_series
         == 6
     )
+
+
+def test_opening_hours_do_not_alert_after_a_daylight_saving_change() -> None:
+    # Given shops in New York open 09:00-17:00 local time, four weeks of history that
+    # ends the night before clocks spring forward (8 March 2026)
+    ny = ZoneInfo("America/New_York")
+    rng = np.random.default_rng(5)
+    store = MemoryObjectStore("test-bucket")
+    first = datetime(2026, 2, 8, tzinfo=ny)
+    change = datetime(2026, 3, 8, tzinfo=ny)
+
+    def hour_rows(start: datetime) -> str:
+        local = start.astimezone(ny)
+        open_now = 9 <= local.hour < 17
+        return "".join(
+            f"{local:%Y-%m-%d %H}:30:00,{platform},{market},"
+            f"{(400 if open_now else 100) * (1 + rng.normal(0, 0.03)):.2f},1\n"
+            for platform, market in COMBOS
+        )
+
+    hour = first.astimezone(UTC)
+    day_rows: list[str] = []
+    while hour < change.astimezone(UTC):
+        day_rows.append(hour_rows(hour))
+        hour += timedelta(hours=1)
+    store.put("shop/historical/history", (HEADER + "".join(day_rows)).encode())
+    params = make_params(alert_threshold=70, detector={"timezone": "America/New_York"})
+    build_detector(params, store, now=change)
+
+    # When the three days after the change are scored hour by hour (9 o'clock is now an
+    # hour earlier in UTC)
+    severities: dict[str, float] = {}
+    while hour < (change + timedelta(days=3)).astimezone(UTC):
+        local = hour.astimezone(ny)
+        store.put(
+            f"shop/live/{local:%Y%m%d}/{local:%H%M}/part_000",
+            (HEADER + hour_rows(hour)).encode(),
+        )
+        result = score_interval(params, store, Interval(local, local + timedelta(hours=1)))
+        assert result["status"] == "scored"
+        severities[f"{local:%d %H:%M}"] = result["max_severity"]
+        hour += timedelta(hours=1)
+
+    # Then opening and closing at the usual local hours raise nothing to alert on (by the
+    # UTC clock, every 09:00 and 17:00 scored 88-100)
+    assert len(severities) == 71
+    assert max(severities.values()) < params.alert_threshold, severities
