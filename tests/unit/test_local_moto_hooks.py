@@ -105,6 +105,24 @@ def sdk_task(action: str, parameters: dict[str, Any], **extra: Any) -> dict[str,
     }
 
 
+def statement_states(**after_describe: Any) -> dict[str, Any]:
+    """``Run`` (executeStatement), then ``Describe`` (its Status), then ``after_describe``."""
+    return {
+        "Run": sdk_task(
+            "executeStatement",
+            {"Sql": "SELECT 1", "Database": "dev", "ClusterIdentifier": "c"},
+            ResultSelector={"Id.$": "$.Id"},
+            Next="Describe",
+        ),
+        "Describe": sdk_task(
+            "describeStatement",
+            {"Id.$": "$.Id"},
+            ResultSelector={"Status.$": "$.Status"},
+            **after_describe,
+        ),
+    }
+
+
 # --- the internals each hook patches still exist with the shape it expects -----------
 
 
@@ -185,18 +203,7 @@ def test_service_name_hook_runs_redshiftdata_tasks_and_names_their_errors(
     definition = {
         "StartAt": "Run",
         "States": {
-            "Run": sdk_task(
-                "executeStatement",
-                {"Sql": "SELECT 1", "Database": "dev", "ClusterIdentifier": "c"},
-                ResultSelector={"Id.$": "$.Id"},
-                Next="Describe",
-            ),
-            "Describe": sdk_task(
-                "describeStatement",
-                {"Id.$": "$.Id"},
-                ResultSelector={"Status.$": "$.Status"},
-                Next="Throttled",
-            ),
+            **statement_states(Next="Throttled"),
             "Throttled": sdk_task(
                 "executeStatement",
                 {"Sql": "throttle", "Database": "dev", "ClusterIdentifier": "c"},
@@ -450,23 +457,7 @@ def test_client_cache_hook_builds_one_client_per_service_for_every_task(
 
     monkeypatch.setattr(boto_client, "boto_client_for", counting)
     monkeypatch.setattr(moto_hooks, "_interpreter_clients", {})
-    definition = {
-        "StartAt": "Run",
-        "States": {
-            "Run": sdk_task(
-                "executeStatement",
-                {"Sql": "SELECT 1", "Database": "dev", "ClusterIdentifier": "c"},
-                ResultSelector={"Id.$": "$.Id"},
-                Next="Describe",
-            ),
-            "Describe": sdk_task(
-                "describeStatement",
-                {"Id.$": "$.Id"},
-                ResultSelector={"Status.$": "$.Status"},
-                End=True,
-            ),
-        },
-    }
+    definition = {"StartAt": "Run", "States": statement_states(End=True)}
     with (
         moto_hooks.service_name_hook(),
         moto_hooks.redshift_data_hook(FakeDataApi()),
