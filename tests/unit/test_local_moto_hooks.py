@@ -82,13 +82,20 @@ def role(aws: boto3.Session) -> str:
     return str(iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
 
 
-def run_state_machine(aws: boto3.Session, role: str, definition: dict[str, Any]) -> dict[str, Any]:
+def run_state_machine(
+    aws: boto3.Session,
+    role: str,
+    definition: dict[str, Any],
+    execution_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     sfn = aws.client("stepfunctions")
     name = f"m{uuid.uuid4().hex[:8]}"
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)[
         "stateMachineArn"
     ]
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=name, input=json.dumps(execution_input or {})
+    )["executionArn"]
     deadline = time.monotonic() + 20
     while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
         assert time.monotonic() < deadline, "the execution never ended"
@@ -557,23 +564,11 @@ def test_cached_json_paths_still_read_and_write_each_executions_own_data(
             "Keep": {"Type": "Pass", "OutputPath": "$.picked", "End": True},
         },
     }
-    sfn = aws.client("stepfunctions")
-    arn = sfn.create_state_machine(name="m", definition=json.dumps(definition), roleArn=role)[
-        "stateMachineArn"
-    ]
-    outputs = []
     with moto_hooks.json_path_cache_hook():
-        for n in range(3):
-            job = {"job": {"sql": f"SELECT {n}", "n": n}}
-            execution = sfn.start_execution(
-                stateMachineArn=arn, name=f"run-{n}", input=json.dumps(job)
-            )
-            deadline = time.monotonic() + 20
-            while (described := sfn.describe_execution(executionArn=execution["executionArn"]))[
-                "status"
-            ] == "RUNNING":
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            outputs.append(json.loads(described["output"]))
+        runs = [
+            run_state_machine(aws, role, definition, {"job": {"sql": f"SELECT {n}", "n": n}})
+            for n in range(3)
+        ]
+    outputs = [json.loads(run["output"]) for run in runs]
     # Then each execution saw its own input through the same parsed paths
     assert outputs == [{"sql": f"SELECT {n}", "n": n} for n in range(3)]
