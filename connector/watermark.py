@@ -667,21 +667,15 @@ def find_gaps(
     An interval that shares its folder with another (a DST fall-back repeats its wall
     clock) needs an object under its own name prefix, not just any in the folder.
     """
-    folders: set[str] = set()
-    files: set[tuple[str, str]] = set()
+    names: dict[str, list[str]] = {}
     for key in keys:
         folder, _, name = key.rpartition("/")
-        folders.add(folder + "/")
-        files.add((folder + "/", name))
+        names.setdefault(folder + "/", []).append(name)
     missing = []
     for interval in expected:
-        target = _folder_key(params, bucket, interval)
-        folder, _, prefix = target.rpartition("/")
-        if not prefix:
-            landed = target in folders
-        else:
-            landed = any(f == folder + "/" and n.startswith(prefix) for f, n in files)
-        if not landed:
+        folder, _, prefix = _folder_key(params, bucket, interval).rpartition("/")
+        landed = names.get(folder + "/", [])
+        if not any(name.startswith(prefix) for name in landed):
             missing.append(interval)
     return missing
 
