@@ -198,7 +198,15 @@ def run(
     checked_clock: Clock = "realtime" if clock == "realtime" else "simulated"
     loaded = load_params(params)
     history = _history_range(loaded, start, end)
-    _check_warehouse(warehouse, loaded, history)
+    _check_warehouse(
+        warehouse,
+        loaded,
+        history,
+        range_from="--start/--end"
+        if start is not None
+        else f"crawl.historical_start {loaded.crawl.model_dump(mode='json')['historical_start']} "
+        + ("before --end" if end is not None else "before now"),
+    )
     with _progress() as progress:
         outcome = _run_pipeline(
             progress,
@@ -464,14 +472,18 @@ def _history_range(
     return first.astimezone(UTC), last.astimezone(UTC)
 
 
-def _check_warehouse(warehouse: Path, params: Params, history: tuple[datetime, datetime]) -> None:
+def _check_warehouse(
+    warehouse: Path, params: Params, history: tuple[datetime, datetime], *, range_from: str
+) -> None:
     """Refuse a warehouse the crawl's queries cannot run on, before the runtime starts.
 
     The runtime would find out inside the state machine, after synthesising the app,
     and fail with exit 1. Here the file must open as a DuckDB database (read-only: it is
     not changed), and each crawl's SELECT, rendered for the first window it crawls and
     transpiled as the runtime does, must bind there: LIMIT 0 checks tables and columns
-    without reading rows.
+    without reading rows. Then the historical SELECT over the whole range must return
+    a row (LIMIT 1): without history the detector cannot be built, and the usual cause
+    is a range (``range_from`` says where it came from) outside the data.
     """
     # Imported here, like the runtime: only the local commands need the emulation.
     from connector.local.redshift_data import transpile
@@ -514,6 +526,16 @@ def _check_warehouse(warehouse: Path, params: Params, history: tuple[datetime, d
                     "load the tables and columns it reads into that file, or point "
                     "--warehouse at the DuckDB file that has them"
                 ) from exc
+        template = params.crawl.templates.historical
+        query = render_query(template, window=Interval(*history), params=params)
+        sql, _ = transpile(strip_statement(query, what=rendered_from(template, params)))
+        if connection.execute(f"SELECT 1 FROM ({sql}) AS probe LIMIT 1").fetchone() is None:
+            raise LocalRunError(
+                f"--warehouse {warehouse}: {rendered_from(template, params)} returns no rows "
+                f"for the historical range {history[0]:%Y-%m-%d %H:%M} to "
+                f"{history[1]:%Y-%m-%d %H:%M} UTC (from {range_from}), and the detector "
+                "learns from that history; pass --start and --end within your data's dates"
+            )
 
 
 def _first_line(exc: Exception) -> str:

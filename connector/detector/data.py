@@ -483,7 +483,11 @@ def read_history(store: ObjectStore, uri: str, spec: DatasetSpec) -> SeriesTable
                 counts[j, : len(old_counts)] += old_counts
             per_interval[start] = (sums[j], counts[j])
     if not per_interval:
-        raise DetectorError(f"the files under {uri} hold no rows; run the historical crawl first")
+        raise DetectorError(
+            f"the files under {uri} hold no rows: the historical crawl found none in its "
+            "range; crawl a range that holds data (crawl.historical_start, or the "
+            "execution's start and end), then build the detector"
+        )
     grid = interval_grid(min(per_interval), max(per_interval), spec)
     n_comb, n_meas = len(combinations), len(spec.measures)
     values = np.full((n_comb, n_meas, len(grid)), np.nan)

@@ -69,9 +69,12 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 def _create_warehouse(case: dict[str, Any]) -> None:
-    """An empty DuckDB database where the case names one (binary: not kept in the corpus)."""
+    """The DuckDB database a case names (binary: not kept in the corpus), empty or built
+    by the case's ``warehouse_sql``."""
     if "warehouse" in case:
-        duckdb.connect(case["warehouse"]).close()
+        with duckdb.connect(case["warehouse"]) as connection:
+            for statement in case.get("warehouse_sql", []):
+                connection.execute(statement)
 
 
 def _check_output(case: dict[str, Any], code: object, out: str, err: str) -> None:
