@@ -40,6 +40,10 @@ def unload_target(params: Params, kind: CrawlKind, interval: Interval) -> str:
     """
     if kind == "continuous":
         folder = expand_path(params.live_path_template, interval.start, params.timezone)
+        if not folder.endswith("/"):
+            # A template written without the trailing '/' still names a folder: the
+            # detector reads the objects inside it, so UNLOAD must write them there.
+            folder += "/"
         if _repeated_wall_time(interval.start, params.timezone):
             folder += interval.start.astimezone(UTC).strftime("T%H%MZ_")
         return check_s3_uri(folder)

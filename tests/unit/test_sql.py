@@ -683,6 +683,17 @@ def test_the_hour_a_fall_back_repeats_gets_one_file_name_per_interval() -> None:
     assert targets == [live + "0000/", live + "0100/T0500Z_", live + "0100/T0600Z_", live + "0200/"]
 
 
+def test_a_live_template_without_its_trailing_slash_still_names_a_folder() -> None:
+    # Given TemplatedPathList written as a bare prefix (the detector reads it as a folder)
+    data = params_data(crawl={"prefix": "p"})
+    data["metric_source"]["S3SourceConfig"]["TemplatedPathList"] = [
+        "s3://demo-bucket/p/live/{{yyyyMMdd}}/{{HHmm}}"
+    ]
+    # Then the UNLOAD still writes inside the interval's folder, not beside it
+    target = unload_target(make_params(data), "continuous", HOUR)
+    assert target == "s3://demo-bucket/p/live/20240301/0000/"
+
+
 def test_five_minute_intervals_of_the_repeated_hour_are_kept_apart_too() -> None:
     data = params_data(crawl={"prefix": "p"}, detector={"timezone": "America/New_York"})
     data["detector_frequency"] = "PT5M"
