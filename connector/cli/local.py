@@ -479,18 +479,18 @@ def _check_warehouse(
 
     The runtime would find out inside the state machine, after synthesising the app,
     and fail with exit 1. Here the file must open as a DuckDB database (read-only: it is
-    not changed), and each crawl's SELECT, rendered for the first window it crawls and
-    transpiled as the runtime does, must bind there: LIMIT 0 checks tables and columns
-    without reading rows. Then the historical SELECT over the whole range must return
-    a row (LIMIT 1): without history the detector cannot be built, and the usual cause
-    is a range (``range_from`` says where it came from) outside the data.
+    not changed), and each crawl's SELECT, transpiled as the runtime does, must run
+    there: the historical one over the whole range, the continuous one for its first
+    window, each up to its first row. The historical one must also return that row:
+    without history the detector cannot be built, and the usual cause is a range
+    (``range_from`` says where it came from) outside the data.
     """
     # Imported here, like the runtime: only the local commands need the emulation.
     from connector.local.redshift_data import transpile
 
     freq, tz = params.frequency, params.timezone
     windows: dict[CrawlKind, Interval] = {
-        "historical": interval_containing(history[0], freq, tz),
+        "historical": Interval(*history),
         "continuous": interval_containing(history[1], freq, tz),
     }
     advice = (
@@ -519,23 +519,20 @@ def _check_warehouse(
             select = strip_statement(query, what=what)
             try:
                 sql, _ = transpile(select)
-                connection.execute(f"SELECT * FROM ({sql}) AS probe LIMIT 0")
+                first = connection.execute(f"SELECT 1 FROM ({sql}) AS probe LIMIT 1").fetchone()
             except (ValueError, duckdb.Error) as exc:
                 raise LocalRunError(
                     f"--warehouse {warehouse}: {what} does not run there: {_first_line(exc)}; "
                     "load the tables and columns it reads into that file, or point "
                     "--warehouse at the DuckDB file that has them"
                 ) from exc
-        template = params.crawl.templates.historical
-        query = render_query(template, window=Interval(*history), params=params)
-        sql, _ = transpile(strip_statement(query, what=rendered_from(template, params)))
-        if connection.execute(f"SELECT 1 FROM ({sql}) AS probe LIMIT 1").fetchone() is None:
-            raise LocalRunError(
-                f"--warehouse {warehouse}: {rendered_from(template, params)} returns no rows "
-                f"for the historical range {history[0]:%Y-%m-%d %H:%M} to "
-                f"{history[1]:%Y-%m-%d %H:%M} UTC (from {range_from}), and the detector "
-                "learns from that history; pass --start and --end within your data's dates"
-            )
+            if kind == "historical" and first is None:
+                raise LocalRunError(
+                    f"--warehouse {warehouse}: {what} returns no rows for the historical "
+                    f"range {history[0]:%Y-%m-%d %H:%M} to {history[1]:%Y-%m-%d %H:%M} UTC "
+                    f"(from {range_from}), and the detector learns from that history; pass "
+                    "--start and --end within your data's dates"
+                )
 
 
 def _first_line(exc: Exception) -> str:
